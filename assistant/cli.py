@@ -1,0 +1,76 @@
+"""`assistant`: run the voice assistant server; `assistant db upgrade`: migrate the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from assistant.config import CARTESIA_KEYS_URL, GROQ_KEYS_URL, ConfigError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="assistant", description=__doc__)
+    parser.add_argument("--host", help="address to bind (default: HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default: PORT or 7860)")
+    commands = parser.add_subparsers(dest="command")
+    db_parser = commands.add_parser("db", help="database maintenance")
+    db_parser.add_argument("action", choices=["upgrade"])
+    args = parser.parse_args(argv)
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+
+    if args.command == "db":
+        from assistant.store.database import Database
+
+        async def upgrade() -> None:
+            db = Database(settings.database_url)
+            await db.upgrade()
+            await db.dispose()
+
+        asyncio.run(upgrade())
+        print(f"Database is up to date: {settings.database_url}")
+        return 0
+    return serve(settings)
+
+
+def serve(settings) -> int:
+    from assistant.server.security import is_loopback
+
+    missing = settings.missing_keys()
+    if missing:
+        print(
+            f"Missing {' and '.join(missing)}. Set them in the environment or in a .env file.\n"
+            f"  GROQ_API_KEY: create one at {GROQ_KEYS_URL}\n"
+            f"  CARTESIA_API_KEY: create one at {CARTESIA_KEYS_URL}",
+            file=sys.stderr,
+        )
+        return 2
+    if not is_loopback(settings.host) and settings.access_token is None:
+        print(
+            f"Refusing to listen on {settings.host} without ACCESS_TOKEN: anyone who can reach "
+            "it could read your conversations. Set ACCESS_TOKEN or bind 127.0.0.1.",
+            file=sys.stderr,
+        )
+        return 2
+
+    import uvicorn
+
+    from assistant.server.app import create_app
+
+    print(f"Open http://{settings.host}:{settings.port}/ in your browser.", flush=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,113 @@
+"""All configuration in one place, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from platformdirs import user_data_dir
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GROQ_KEYS_URL = "https://console.groq.com/keys"
+CARTESIA_KEYS_URL = "https://play.cartesia.ai/keys"
+
+
+def default_database_url() -> str:
+    # A per-user data directory, so running from another folder finds the same memory.
+    path = Path(user_data_dir("voice-assistant", appauthor=False)) / "assistant.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+class TurnDetection(StrEnum):
+    """How the end of the user's turn is decided."""
+
+    SMART_TURN = "smart-turn"  # pipecat's local smart-turn model, after a VAD pause
+    SILENCE = "silence"  # a fixed silence after the VAD says speech stopped
+
+
+class Settings(BaseSettings):
+    """Every setting the assistant reads; each field maps to an upper-case env variable."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    groq_api_key: SecretStr | None = None
+    cartesia_api_key: SecretStr | None = None
+    # A stock Cartesia library voice commonly used with sonic-3.
+    cartesia_voice_id: str = "9626c31c-bec5-4cca-baa8-f8ba9e84c8bc"
+
+    groq_base_url: str = "https://api.groq.com/openai/v1"
+    cartesia_url: str = "wss://api.cartesia.ai/tts/websocket"
+    groq_llm_model: str = "llama-3.3-70b-versatile"
+    groq_stt_model: str = "whisper-large-v3-turbo"
+    cartesia_model: str = "sonic-3"
+
+    database_url: str = Field(default_factory=default_database_url)
+
+    # Voice defaults for a new conversation (Cartesia sonic-3 GenerationConfig ranges).
+    default_emotion: str = "neutral"
+    default_speed: Annotated[float, Field(ge=0.6, le=1.5)] = 1.0
+    default_volume: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
+
+    vad_confidence: Annotated[float, Field(ge=0.0, le=1.0)] = 0.7
+    vad_start_secs: Annotated[float, Field(gt=0.0, le=2.0)] = 0.2
+    vad_stop_secs: Annotated[float, Field(gt=0.0, le=3.0)] = 0.2
+    vad_min_volume: Annotated[float, Field(ge=0.0, le=1.0)] = 0.6
+    turn_detection: TurnDetection = TurnDetection.SMART_TURN
+    # Silence that ends a turn when TURN_DETECTION=silence.
+    turn_silence_secs: Annotated[float, Field(gt=0.0, le=5.0)] = 0.6
+
+    # How much history (in estimated tokens) is sent to the LLM when a conversation resumes.
+    context_token_budget: Annotated[int, Field(ge=256, le=120_000)] = 6000
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 7860
+    # Required when binding a non-loopback address: every request must carry it.
+    access_token: SecretStr | None = None
+    # Comma-separated STUN/TURN URLs; empty means host candidates only (no third party involved).
+    ice_servers: str = ""
+
+    @field_validator("default_emotion")
+    @classmethod
+    def _known_emotion(cls, value: str) -> str:
+        from assistant.pipeline.tts import EMOTIONS
+
+        if value not in EMOTIONS:
+            raise ValueError(f"unknown emotion {value!r}; one of: {', '.join(sorted(EMOTIONS))}")
+        return value
+
+    @cached_property
+    def ice_server_urls(self) -> list[str]:
+        return [url.strip() for url in self.ice_servers.split(",") if url.strip()]
+
+    def missing_keys(self) -> list[str]:
+        """The API keys a live voice session needs that are not set."""
+        missing = []
+        if not self.groq_api_key or not self.groq_api_key.get_secret_value():
+            missing.append("GROQ_API_KEY")
+        if not self.cartesia_api_key or not self.cartesia_api_key.get_secret_value():
+            missing.append("CARTESIA_API_KEY")
+        return missing
+
+
+def secret_value(value: SecretStr | None) -> str:
+    # The SDKs refuse an empty key; a placeholder lets a session start and report the 401.
+    return value.get_secret_value() if value else "missing-key"
+
+
+class ConfigError(Exception):
+    """A configuration value is invalid; the message names the variable."""
+
+
+def load_settings(**overrides) -> Settings:
+    """Read the settings, turning pydantic's error into one that names each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            variable = "_".join(str(part) for part in problem["loc"]).upper()
+            lines.append(f"{variable}: {problem['msg']} (got {problem.get('input')!r})")
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None

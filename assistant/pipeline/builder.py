@@ -1,0 +1,263 @@
+"""Builds one voice session: transport → STT → user context → LLM + tools → TTS → assistant context.
+
+The same builder serves the WebRTC server and the headless tests; only the transport differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from loguru import logger
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.utils.errors import ErrorCategory
+from pipecat.utils.types import NOT_GIVEN
+from pipecat.workers.runner import WorkerRunner
+
+from assistant.config import Settings, TurnDetection
+from assistant.pipeline.llm import AssistantLLM, create_llm, is_tool_use_failed
+from assistant.pipeline.memory import ConversationRecorder, store_appender
+from assistant.pipeline.prompt import system_instruction
+from assistant.pipeline.stt import create_stt
+from assistant.pipeline.tts import VoiceState, create_tts
+from assistant.store.context import load_context
+from assistant.store.database import Database
+from assistant.store.repository import ConversationRepository
+from assistant.tools import ToolFactory
+from assistant.tools.base import ToolContext
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """Who is talking and in which conversation; comes from the session, never from the LLM."""
+
+    user_id: int
+    user_name: str
+    conversation_id: str
+    timezone: str = "UTC"
+
+
+LiveTask = Callable[["VoiceSession"], Awaitable[None]]
+
+
+@dataclass
+class VoiceSession:
+    """One running conversation: the pipeline plus what it does on its own (greeting, alerts)."""
+
+    spec: SessionSpec
+    worker: PipelineWorker
+    context: LLMContext
+    llm: AssistantLLM
+    recorder: ConversationRecorder
+    voice: VoiceState
+    resumed: bool
+    now: Callable[[], datetime]
+    processors: dict[str, FrameProcessor] = field(default_factory=dict)
+    # Coroutines that run for the session's lifetime (the reminder watcher, for one).
+    live_tasks: list[LiveTask] = field(default_factory=list)
+    # Lines the greeting adds (e.g. reminders that came due while the user was away).
+    greeting_extras: list[Callable[[VoiceSession], Awaitable[str | None]]] = field(
+        default_factory=list
+    )
+
+    async def say(self, text: str) -> None:
+        """Speak unprompted; the words go into the context and so into the store."""
+        await self.worker.queue_frame(TTSSpeakFrame(text, append_to_context=True))
+
+    async def notify(self, message: dict[str, Any]) -> None:
+        """Send the page an app message (RTVI server-message)."""
+        await self.worker.queue_frame(RTVIServerMessageFrame(data=message))
+
+    async def greet(self) -> None:
+        await self.notify(
+            {
+                "type": "session",
+                "conversation_id": self.spec.conversation_id,
+                "resumed": self.resumed,
+                "voice": asdict(self.voice),
+            }
+        )
+        lines = [greeting(self.spec.user_name, resumed=self.resumed)]
+        for extra in self.greeting_extras:
+            try:
+                line = await extra(self)
+            except Exception:
+                logger.exception("greeting extra failed")
+                continue
+            if line:
+                lines.append(line)
+        await self.say(" ".join(lines))
+
+    async def run(self, runner: WorkerRunner | None = None) -> None:
+        """Run until the pipeline ends; everything said is saved before this returns."""
+        if runner is None:
+            runner = WorkerRunner(handle_sigint=False)
+            await runner.add_workers(self.worker)
+        self.recorder.start()
+        background = [asyncio.create_task(task(self)) for task in self.live_tasks]
+        try:
+            await runner.run()
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self.recorder.close()
+
+
+def greeting(user_name: str, *, resumed: bool) -> str:
+    if resumed:
+        return f"Welcome back, {user_name}. Let's pick up where we left off."
+    return f"Hi {user_name}! What can I do for you?"
+
+
+async def build_voice_session(
+    settings: Settings,
+    db: Database,
+    spec: SessionSpec,
+    *,
+    transport_input: FrameProcessor | None = None,
+    transport_output: FrameProcessor | None = None,
+    tool_factory: ToolFactory | None = None,
+    session_hooks: Sequence[Callable[[VoiceSession], None]] = (),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    pipeline_params: PipelineParams | None = None,
+    idle_timeout_secs: float | None = None,
+) -> VoiceSession:
+    async with db.session() as session:
+        conversation = await ConversationRepository(session, spec.user_id).get(spec.conversation_id)
+        if conversation is None:
+            raise LookupError(f"conversation {spec.conversation_id} not found")
+        history = await load_context(
+            session, spec.user_id, spec.conversation_id, settings.context_token_budget
+        )
+    voice = VoiceState(conversation.emotion, conversation.speed, conversation.volume)
+    resumed = bool(history)
+
+    stt = create_stt(settings)
+    llm = create_llm(
+        settings,
+        system_instruction(
+            user_name=spec.user_name, timezone=spec.timezone, now=now(), resumed=resumed
+        ),
+    )
+    tts = create_tts(settings, voice)
+    session_ref: list[VoiceSession] = []
+
+    async def notify(message: dict[str, Any]) -> None:
+        if session_ref:
+            await session_ref[0].notify(message)
+
+    tools = (
+        tool_factory(
+            ToolContext(
+                db=db,
+                user_id=spec.user_id,
+                conversation_id=spec.conversation_id,
+                timezone=spec.timezone,
+                now=now,
+                notify=notify,
+            )
+        )
+        if tool_factory
+        else []
+    )
+    context = LLMContext(messages=history, tools=tools or NOT_GIVEN)
+    aggregators = LLMContextAggregatorPair(context, user_params=_user_params(settings))
+
+    recorder = ConversationRecorder(store_appender(db, spec.user_id, spec.conversation_id))
+    recorder.attach(aggregators.user(), aggregators.assistant())
+    _apologize_on_errors(llm, stt)
+
+    processors = [
+        p
+        for p in (
+            transport_input,
+            stt,
+            aggregators.user(),
+            llm,
+            tts,
+            transport_output,
+            aggregators.assistant(),
+        )
+        if p is not None
+    ]
+    worker = PipelineWorker(
+        Pipeline(processors),
+        params=pipeline_params or PipelineParams(enable_metrics=True),
+        observers=[recorder.function_call_observer],
+        idle_timeout_secs=idle_timeout_secs,
+        conversation_id=spec.conversation_id,
+    )
+    session = VoiceSession(
+        spec=spec,
+        worker=worker,
+        context=context,
+        llm=llm,
+        recorder=recorder,
+        voice=voice,
+        resumed=resumed,
+        now=now,
+        processors={"stt": stt, "llm": llm, "tts": tts},
+    )
+    session_ref.append(session)
+    for hook in session_hooks:  # e.g. reminder delivery adds its live task and greeting line
+        hook(session)
+    return session
+
+
+def _user_params(settings: Settings) -> LLMUserAggregatorParams:
+    vad = SileroVADAnalyzer(
+        params=VADParams(
+            confidence=settings.vad_confidence,
+            start_secs=settings.vad_start_secs,
+            stop_secs=settings.vad_stop_secs,
+            min_volume=settings.vad_min_volume,
+        )
+    )
+    if settings.turn_detection == TurnDetection.SILENCE:
+        strategies = UserTurnStrategies(
+            stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_silence_secs)]
+        )
+    else:
+        strategies = UserTurnStrategies()  # VAD start, smart-turn v3 (bundled ONNX) stop
+    return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=strategies)
+
+
+APOLOGIES = {
+    "tool_use_failed": "Sorry, I fumbled that one. Could you say it again?",
+    ErrorCategory.RATE_LIMIT: "I'm a bit overloaded right now. Give me a moment and ask again.",
+    "llm": "Sorry, I lost my train of thought there. Could you say that again?",
+    "stt": "Sorry, I didn't catch that. Could you repeat it?",
+}
+
+
+def _apologize_on_errors(llm: AssistantLLM, stt: FrameProcessor) -> None:
+    """Say a short apology when a turn fails, so the user is never left in silence."""
+
+    @llm.event_handler("on_error")
+    async def _on_llm_error(processor, error: ErrorFrame):
+        if error.exception is not None and is_tool_use_failed(error.exception):
+            text = APOLOGIES["tool_use_failed"]
+        else:
+            text = APOLOGIES.get(error.category, APOLOGIES["llm"])
+        await processor.push_frame(TTSSpeakFrame(text))
+
+    @stt.event_handler("on_error")
+    async def _on_stt_error(processor, error: ErrorFrame):
+        await processor.push_frame(TTSSpeakFrame(APOLOGIES["stt"]))

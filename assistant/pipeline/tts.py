@@ -1,0 +1,43 @@
+"""Text to speech: Cartesia sonic-3 over its websocket, with emotion, speed and volume."""
+
+from dataclasses import dataclass
+
+from pipecat.frames.frames import TTSUpdateSettingsFrame
+from pipecat.services.cartesia.tts import CartesiaEmotion, CartesiaTTSService, GenerationConfig
+
+from assistant.config import Settings, secret_value
+
+EMOTIONS: frozenset[str] = frozenset(emotion.value for emotion in CartesiaEmotion)
+SPEED_RANGE = (0.6, 1.5)
+VOLUME_RANGE = (0.5, 2.0)
+
+
+@dataclass(frozen=True)
+class VoiceState:
+    """How the assistant sounds; stored per conversation."""
+
+    emotion: str = "neutral"
+    speed: float = 1.0
+    volume: float = 1.0
+
+    def generation_config(self) -> GenerationConfig:
+        return GenerationConfig(emotion=self.emotion, speed=self.speed, volume=self.volume)
+
+
+def create_tts(settings: Settings, voice: VoiceState) -> CartesiaTTSService:
+    return CartesiaTTSService(
+        api_key=secret_value(settings.cartesia_api_key),
+        url=settings.cartesia_url,
+        settings=CartesiaTTSService.Settings(
+            model=settings.cartesia_model,
+            voice=settings.cartesia_voice_id,
+            generation_config=voice.generation_config(),
+        ),
+    )
+
+
+def voice_update_frame(voice: VoiceState) -> TTSUpdateSettingsFrame:
+    # A delta replaces the whole GenerationConfig, so it always carries all three fields.
+    return TTSUpdateSettingsFrame(
+        delta=CartesiaTTSService.Settings(generation_config=voice.generation_config())
+    )

@@ -1,0 +1,148 @@
+"""JSON API for the page: choose who is talking and which conversation, and read the memory."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.server.deps import get_store_session
+from assistant.server.web_sessions import (
+    COOKIE_NAME,
+    WebSession,
+    WebSessions,
+    current_session,
+    get_web_sessions,
+)
+from assistant.store.repository import (
+    ConversationRepository,
+    NoteRepository,
+    ReminderRepository,
+    UserRepository,
+)
+
+router = APIRouter(prefix="/api", tags=["memory"])
+
+UserName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class SessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: UserName
+    conversation_id: Annotated[str, Field(max_length=64)] | None = None
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+
+class SessionResponse(BaseModel):
+    user: str
+    conversation_id: str
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str | None
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    role: str
+    content: str | None
+    tool_calls: list[dict[str, Any]] | None
+    interrupted: bool
+    created_at: datetime
+
+
+class NoteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    content: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReminderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    text: str
+    due_at: datetime
+    timezone: str
+    status: str
+
+
+Store = Annotated[AsyncSession, Depends(get_store_session)]
+Current = Annotated[WebSession, Depends(current_session)]
+
+
+@router.post("/session", response_model=SessionResponse)
+async def select_session(
+    body: SessionRequest,
+    response: Response,
+    store: Store,
+    sessions: Annotated[WebSessions, Depends(get_web_sessions)],
+) -> SessionResponse:
+    """Say who is talking and which conversation the next voice session continues."""
+    user = await UserRepository(store).get_or_create(body.user, timezone=body.timezone)
+    conversations = ConversationRepository(store, user.id)
+    if body.conversation_id is None:
+        conversation = await conversations.create()
+    else:
+        conversation = await conversations.get(body.conversation_id)
+        if conversation is None:
+            raise HTTPException(404, "No such conversation for this user.")
+    session = WebSession(
+        token=sessions.new_token(),
+        user_id=user.id,
+        user_name=user.name,
+        conversation_id=conversation.id,
+        timezone=user.timezone,
+    )
+    sessions.save(session)
+    response.set_cookie(COOKIE_NAME, session.token, httponly=True, samesite="strict")
+    return SessionResponse(user=user.name, conversation_id=conversation.id)
+
+
+@router.get("/conversations", response_model=list[ConversationOut])
+async def list_conversations(current: Current, store: Store) -> list[ConversationOut]:
+    rows = await ConversationRepository(store, current.user_id).list()
+    return [ConversationOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
+async def conversation_messages(conversation_id: str, current: Current, store: Store):
+    conversations = ConversationRepository(store, current.user_id)
+    if await conversations.get(conversation_id) is None:
+        raise HTTPException(404, "No such conversation for this user.")
+    return await conversations.messages(conversation_id)
+
+
+@router.get("/notes", response_model=list[NoteOut])
+async def list_notes(current: Current, store: Store):
+    return await NoteRepository(store, current.user_id).recent(limit=200)
+
+
+@router.get("/reminders", response_model=list[ReminderOut])
+async def list_reminders(current: Current, store: Store):
+    return await ReminderRepository(store, current.user_id).upcoming(limit=200)

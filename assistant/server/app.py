@@ -1,0 +1,76 @@
+"""The web server: our page at /, the JSON API, WebRTC signalling, and the prebuilt UI at /client.
+
+Thin by design: routes validate and delegate to the store and to `VoiceBots`.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from assistant.config import Settings
+from assistant.server import api, rtc
+from assistant.server.rtc import VoiceBots
+from assistant.server.security import AccessToken, BodySizeLimit
+from assistant.server.web_sessions import WebSessions
+from assistant.store.database import Database
+from assistant.tools import ToolFactory
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_BODY_BYTES = 256 * 1024
+
+
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    tool_factory: ToolFactory | None = None,
+) -> FastAPI:
+    database = db or Database(settings.database_url)
+    if tool_factory is None:
+        from assistant.tools.registry import default_tools
+
+        tool_factory = default_tools
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await database.upgrade()
+        yield
+        await app.state.bots.shutdown()
+        await database.dispose()
+
+    app = FastAPI(title="Voice assistant", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.db = database
+    app.state.web_sessions = WebSessions()
+    app.state.bots = VoiceBots(settings, database, tool_factory)
+
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    if settings.access_token is not None:
+        app.add_middleware(AccessToken, token=settings.access_token.get_secret_value())
+
+    app.include_router(api.router)
+    app.include_router(rtc.router)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def health() -> JSONResponse:
+        return JSONResponse({"ok": True, "voice_sessions": app.state.bots.active})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/client", _prebuilt_ui(), name="client")
+    return app
+
+
+def _prebuilt_ui() -> StaticFiles:
+    # Imported lazily: the package prints while locating its bundle.
+    from pipecat_ai_small_webrtc_prebuilt.frontend import SmallWebRTCPrebuiltUI
+
+    return SmallWebRTCPrebuiltUI

@@ -1,0 +1,107 @@
+"""Request guards: an access token when exposed beyond loopback, and a cap on body size."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+TOKEN_COOKIE = "assistant_token"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _reject(send: Send, status: int, detail: str, headers: list | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *(headers or [])],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodySizeLimit:
+    """Refuses bodies over `max_bytes` (413), declared or streamed.
+
+    Hand-rolled because Starlette/uvicorn have no request body cap of their own.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await _reject(send, 413, f"Request body over {self.max_bytes} bytes.")
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BodyTooLarge:
+            if too_large:
+                await _reject(send, 413, f"Request body over {self.max_bytes} bytes.")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class AccessToken:
+    """Every request must carry the token: `?token=` (then remembered in a cookie),
+    an `Authorization: Bearer` header, or that cookie."""
+
+    def __init__(self, app: ASGIApp, token: str):
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        from starlette.requests import HTTPConnection
+
+        connection = HTTPConnection(scope)
+        from_query = connection.query_params.get("token")
+        offered = (
+            from_query
+            or connection.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            or connection.cookies.get(TOKEN_COOKIE)
+            or ""
+        )
+        if not hmac.compare_digest(offered.encode(), self.token):
+            return await _reject(send, 401, "Missing or wrong access token.")
+        if not from_query:
+            return await self.app(scope, receive, send)
+
+        async def remember(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookie = f"{TOKEN_COOKIE}={from_query}; HttpOnly; SameSite=Strict; Path=/"
+                message.setdefault("headers", []).append((b"set-cookie", cookie.encode()))
+            await send(message)
+
+        await self.app(scope, receive, remember)

@@ -1,0 +1,363 @@
+// The live transcript: chat bubbles built from RTVI messages, plus earlier messages on resume.
+
+const TOOL_PHRASES = [
+  [/note/i, /(delete|remove|forget|erase)/i, 'forgot a note', 'forgetting a note'],
+  [/note/i, /(update|edit|change|amend|append)/i, 'updated a note', 'updating a note'],
+  [/note/i, /(search|find|list|get|read|recall|lookup|look_up)/i, 'looked through notes', 'looking through notes'],
+  [/note|remember|memor/i, null, 'took a note', 'taking a note'],
+  [/remind/i, /(cancel|delete|remove)/i, 'cancelled a reminder', 'cancelling a reminder'],
+  [/remind/i, /(list|get|search|find|check)/i, 'checked reminders', 'checking reminders'],
+  [/remind|alarm|timer/i, null, 'set a reminder', 'setting a reminder'],
+  [/voice|emotion|speed|volume|tone/i, null, 'changed how it sounds', 'changing how it sounds'],
+  [/conversation|history|past|recall|search/i, null, 'looked back through past conversations', 'looking back through past conversations'],
+  [/time|date|clock/i, null, 'checked the time', 'checking the time'],
+];
+
+/** A short human phrase for a tool call, e.g. "took a note" (phase "done") or "taking a note" ("active"). */
+export function describeToolCall(name, phase = 'done') {
+  if (!name) return phase === 'done' ? 'used a tool' : 'working on it';
+  for (const [subject, verb, done, active] of TOOL_PHRASES) {
+    if (subject.test(name) && (!verb || verb.test(name))) return phase === 'done' ? done : active;
+  }
+  const words = String(name).replace(/[_-]+/g, ' ').trim();
+  return phase === 'done' ? `used ${words}` : `using ${words}`;
+}
+
+function joinWords(a, b) {
+  if (!a) return b;
+  if (!b) return a;
+  if (/\s$/.test(a) || /^[\s,.;:!?)]/.test(b)) return a + b;
+  return `${a} ${b}`;
+}
+
+export class Transcript {
+  constructor(list, scroller, emptyState) {
+    this.list = list;
+    this.scroller = scroller;
+    this.emptyState = emptyState;
+    this.clear();
+  }
+
+  clear() {
+    this.list.replaceChildren();
+    this.user = null; // the open user turn: {row, bubble, final, interim}
+    this.bot = null; // the open bot turn: {row, bubble, segments: [], live}
+    this.segments = new Map(); // segment_id -> segment
+    this.sawUserInput = false;
+    this.sawBotOutput = false;
+    this._updateEmpty();
+  }
+
+  // ---- layout helpers
+
+  _nearBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 120;
+  }
+
+  _scrollToEnd() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  _mutate(fn) {
+    const stick = this._nearBottom();
+    const result = fn();
+    this._updateEmpty();
+    if (stick) requestAnimationFrame(() => this._scrollToEnd());
+    return result;
+  }
+
+  _updateEmpty() {
+    if (this.emptyState) this.emptyState.classList.toggle('gone', this.list.childElementCount > 0);
+  }
+
+  _row(role, { earlier = false } = {}) {
+    const row = document.createElement('li');
+    row.className = `row ${role}${earlier ? ' earlier' : ''}`;
+    const label = document.createElement('span');
+    label.className = 'sr-only';
+    label.textContent = role === 'user' ? 'You said:' : 'Assistant said:';
+    const bubble = document.createElement('div');
+    bubble.className = 'bubble';
+    bubble.dataset.testid = role === 'user' ? 'transcript-user' : 'transcript-assistant';
+    row.append(label, bubble);
+    return { row, bubble };
+  }
+
+  _meta(row, text) {
+    let meta = row.querySelector('.row-meta');
+    if (!meta) {
+      meta = document.createElement('span');
+      meta.className = 'row-meta';
+      row.append(meta);
+    }
+    meta.textContent = text;
+  }
+
+  // ---- earlier messages
+
+  /** Shows a resumed conversation's stored messages; returns how many items were shown. */
+  history(messages) {
+    let shown = 0;
+    this._mutate(() => {
+      for (const message of messages || []) {
+        const text = typeof message.content === 'string' ? message.content.trim() : '';
+        if (message.role === 'user' && text) {
+          const { row, bubble } = this._row('user', { earlier: true });
+          bubble.textContent = text;
+          this.list.append(row);
+          shown += 1;
+        } else if (message.role === 'assistant') {
+          if (text) {
+            const { row, bubble } = this._row('assistant', { earlier: true });
+            bubble.textContent = text;
+            if (message.interrupted) this._meta(row, 'interrupted');
+            this.list.append(row);
+            shown += 1;
+          }
+          for (const call of message.tool_calls || []) {
+            const name = call && (call.function ? call.function.name : call.name);
+            this.list.append(this._eventNode(describeToolCall(name, 'done'), true));
+            shown += 1;
+          }
+        }
+        // role "tool": the result of a call already shown above; skipped.
+      }
+    });
+    requestAnimationFrame(() => this._scrollToEnd());
+    return shown;
+  }
+
+  divider(text, icon = null) {
+    this._mutate(() => {
+      const li = document.createElement('li');
+      li.className = 'divider';
+      li.setAttribute('role', 'separator');
+      if (icon) {
+        const template = document.createElement('template');
+        template.innerHTML = `<svg class="icon icon-sm" aria-hidden="true"><use href="#${icon}"></use></svg>`;
+        li.append(template.content.firstElementChild);
+      }
+      const label = document.createElement('span');
+      label.textContent = text;
+      li.append(label);
+      this.list.append(li);
+    });
+  }
+
+  _eventNode(text, earlier = false) {
+    const li = document.createElement('li');
+    li.className = `event${earlier ? ' earlier' : ''}`;
+    li.textContent = `🛈 ${text}`;
+    return li;
+  }
+
+  /** A small muted line, e.g. "took a note". Ends the bot's bubble so later speech goes below it. */
+  event(text) {
+    this._mutate(() => {
+      this._closeBot();
+      this.list.append(this._eventNode(text));
+    });
+  }
+
+  // ---- the user's side
+
+  userText(text, final) {
+    if (typeof text !== 'string') return;
+    if (!text.trim() && !final) return;
+    this._mutate(() => {
+      if (!this.user) {
+        this._closeBot();
+        this.user = { row: null, bubble: null, final: '', interim: '' };
+      }
+      const turn = this.user;
+      if (final) {
+        turn.final = joinWords(turn.final, text.trim());
+        turn.interim = '';
+      } else {
+        turn.interim = text.trim();
+      }
+      if (!turn.final && !turn.interim) return;
+      if (!turn.row) {
+        const { row, bubble } = this._row('user');
+        turn.row = row;
+        turn.bubble = bubble;
+        this.list.append(row);
+      }
+      turn.bubble.replaceChildren();
+      if (turn.final) turn.bubble.append(document.createTextNode(turn.final));
+      if (turn.interim) {
+        const span = document.createElement('span');
+        span.className = 'interim';
+        span.textContent = turn.final ? ` ${turn.interim}` : turn.interim;
+        turn.bubble.append(span);
+      }
+      turn.row.setAttribute('aria-busy', String(Boolean(turn.interim)));
+    });
+  }
+
+  _closeUser() {
+    const turn = this.user;
+    this.user = null;
+    if (!turn || !turn.row) return;
+    if (turn.interim) {
+      // Never finalised: keep what was heard.
+      turn.final = joinWords(turn.final, turn.interim);
+      turn.interim = '';
+      turn.bubble.textContent = turn.final;
+    }
+    turn.row.removeAttribute('aria-busy');
+  }
+
+  // ---- the bot's side
+
+  _botTurn() {
+    if (!this.bot) {
+      this._closeUser();
+      this.bot = { row: null, bubble: null, segments: [], interrupted: false };
+    }
+    return this.bot;
+  }
+
+  _closeBot() {
+    const turn = this.bot;
+    this.bot = null;
+    if (turn && turn.row) turn.row.classList.remove('live');
+  }
+
+  _renderBot(turn) {
+    const pieces = [];
+    for (const segment of turn.segments) {
+      let spoken = segment.spoken || '';
+      let pending = segment.pending || '';
+      const whole = spoken + pending;
+      const lead = whole.length - whole.trimStart().length;
+      const cut = Math.min(lead, spoken.length);
+      spoken = spoken.slice(cut);
+      pending = pending.slice(lead - cut);
+      if (pending) pending = pending.trimEnd();
+      else spoken = spoken.trimEnd();
+      if (!spoken && !pending) continue;
+      if (pieces.length) pieces.push([' ', pieces[pieces.length - 1][1] && !spoken]);
+      if (spoken) pieces.push([spoken, false]);
+      if (pending) pieces.push([pending, true]);
+    }
+    if (!pieces.length) {
+      if (turn.row) {
+        turn.row.remove();
+        turn.row = null;
+        turn.bubble = null;
+      }
+      return;
+    }
+    if (!turn.row) {
+      const { row, bubble } = this._row('assistant');
+      turn.row = row;
+      turn.bubble = bubble;
+      if (this.bot === turn) row.classList.add('live');
+      this.list.append(row);
+    }
+    turn.bubble.replaceChildren();
+    for (const [text, pending] of pieces) {
+      if (pending) {
+        const span = document.createElement('span');
+        span.className = 'pending';
+        span.textContent = text;
+        turn.bubble.append(span);
+      } else {
+        turn.bubble.append(document.createTextNode(text));
+      }
+    }
+    if (turn.interrupted) this._meta(turn.row, 'interrupted');
+  }
+
+  /** `bot-output` (RTVI 2.x): a segment's text, with what has been spoken of it so far. */
+  botOutput(data) {
+    if (!data || typeof data.text !== 'string') return;
+    this.sawBotOutput = true;
+    const id = data.segment_id ?? null;
+    this._mutate(() => {
+      let segment = id !== null ? this.segments.get(id) : null;
+      if (segment && segment.cut) return;
+      if (!segment) {
+        const turn = this._botTurn();
+        segment = { id, turn, spoken: '', pending: '', cut: false };
+        turn.segments.push(segment);
+        if (id !== null) this.segments.set(id, segment);
+      }
+      const progress = data.spoken_progress;
+      if (data.will_be_spoken && progress) {
+        segment.spoken = progress.accumulated_text || '';
+        segment.pending = progress.remaining_text || '';
+        if (data.spoken_status === 'completed') {
+          segment.spoken = segment.spoken + segment.pending || data.text;
+          segment.pending = '';
+        }
+      } else {
+        segment.spoken = data.text;
+        segment.pending = '';
+      }
+      this._renderBot(segment.turn);
+    });
+  }
+
+  /** `bot-tts-text`: used only when the server sends no `bot-output`. */
+  botTTSText(text) {
+    if (this.sawBotOutput || typeof text !== 'string' || !text.trim()) return;
+    this._mutate(() => {
+      const turn = this._botTurn();
+      let segment = turn.segments[turn.segments.length - 1];
+      if (!segment || segment.id !== 'tts') {
+        segment = { id: 'tts', turn, spoken: '', pending: '', cut: false };
+        turn.segments.push(segment);
+      }
+      segment.spoken = joinWords(segment.spoken, text.trim());
+      this._renderBot(turn);
+    });
+  }
+
+  botStartedSpeaking() {
+    this._closeUser();
+    if (this.bot && this.bot.row) this.bot.row.classList.add('live');
+  }
+
+  botStoppedSpeaking() {
+    if (this.bot && this.bot.row) this.bot.row.classList.remove('live');
+  }
+
+  /** The user barged in: what the bot had not yet said is dropped. */
+  botInterrupted() {
+    const turns = new Set();
+    for (const segment of this.segments.values()) {
+      if (segment.pending && !segment.cut) {
+        segment.pending = '';
+        segment.cut = true;
+        turns.add(segment.turn);
+      }
+    }
+    if (this.bot) turns.add(this.bot);
+    this._mutate(() => {
+      for (const turn of turns) {
+        if (turn.row || turn.segments.some((s) => s.spoken)) turn.interrupted = true;
+        this._renderBot(turn);
+      }
+      this._closeBot();
+    });
+  }
+
+  /** The call ended: close open turns, dropping words that were never spoken. */
+  endTurns() {
+    this._mutate(() => {
+      for (const segment of this.segments.values()) {
+        if (segment.pending) {
+          segment.pending = '';
+          segment.cut = true;
+          this._renderBot(segment.turn);
+        }
+      }
+      this._closeUser();
+      this._closeBot();
+      this.segments.clear();
+    });
+  }
+}

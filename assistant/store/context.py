@@ -1,0 +1,288 @@
+"""Seed an LLM context (OpenAI/Groq chat format) from stored messages.
+
+The output must be something Groq accepts as-is, whatever the store contains: a crash can
+leave an assistant tool call without its result, a result can be stored after the user
+already spoke again, a barge-in can leave an empty assistant message. ``to_openai_messages``
+repairs all of that; ``load_context`` picks the window to feed it without reading the whole
+history.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.store.models import Conversation, Message, MessageKind, Role
+
+# Role "user", not "system": the summary is a digest of what the user said, i.e. untrusted
+# text, and must not get system-prompt authority. User messages are also accepted anywhere
+# by every OpenAI-compatible API and chat template (a second system message is not), and it
+# is what pipecat's own context summarizer injects, so a resumed context looks like a live one.
+SUMMARY_ROLE = "user"
+SUMMARY_PREFIX = "Summary of our earlier conversation:\n"
+
+# No tokenizer for Groq's Llama models is available offline, so estimate: ~4 characters per
+# token for English text, plus what chat templates add around each message (role header and
+# separators). Deliberately a little pessimistic.
+CHARS_PER_TOKEN = 4
+MESSAGE_OVERHEAD_TOKENS = 4
+
+DEFAULT_PAGE_SIZE = 64
+MAX_PAGE_SIZE = 1024
+
+
+class StoredMessage(Protocol):
+    """What ``to_openai_messages`` needs from a row (``Message`` or ``MessageView``)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str | None: ...
+    @property
+    def tool_calls(self) -> list[dict[str, Any]] | None: ...
+    @property
+    def tool_call_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A plain stand-in for a stored ``Message`` (tests, in-memory histories)."""
+
+    role: str
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    kind: str = MessageKind.MESSAGE
+    interrupted: bool = False
+    seq: int = 0
+
+
+def estimate_tokens(message: dict[str, Any]) -> int:
+    content = message.get("content")
+    chars = len(content) if isinstance(content, str) else len(json.dumps(content or ""))
+    if message.get("tool_calls"):
+        chars += len(json.dumps(message["tool_calls"], ensure_ascii=False))
+    if message.get("tool_call_id"):
+        chars += len(message["tool_call_id"])
+    return MESSAGE_OVERHEAD_TOKENS + math.ceil(chars / CHARS_PER_TOKEN)
+
+
+def _has_text(content: str | None) -> bool:
+    return bool(content and content.strip())
+
+
+def _normalize_tool_calls(raw: Any) -> list[dict[str, Any]]:
+    """Valid calls in strict OpenAI shape; drops malformed ones and duplicate ids.
+
+    Strict because Groq rejects unknown keys (e.g. the ``index`` streaming deltas carry).
+    """
+    calls: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for call in raw if isinstance(raw, list) else []:
+        if not isinstance(call, dict):
+            continue
+        call_id, function = call.get("id"), call.get("function")
+        if not isinstance(call_id, str) or not call_id or call_id in seen:
+            continue
+        if not isinstance(function, dict) or not function.get("name"):
+            continue
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments if arguments is not None else {})
+        seen.add(call_id)
+        calls.append(
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": str(function["name"]), "arguments": arguments},
+            }
+        )
+    return calls
+
+
+@dataclass(slots=True)
+class _CallGroup:
+    """An assistant tool-call message and the results found for it, in arrival order."""
+
+    text: str | None
+    calls: list[dict[str, Any]]
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def render(self) -> list[dict[str, Any]]:
+        answered = [call for call in self.calls if call["id"] in self.results]
+        if not answered:
+            return [{"role": "assistant", "content": self.text}] if self.text else []
+        # "content" omitted rather than null when there's no text, like pipecat does.
+        head: dict[str, Any] = {"role": "assistant"}
+        if self.text:
+            head["content"] = self.text
+        head["tool_calls"] = answered
+        return [head, *self.results.values()]
+
+
+def _units(rows: Iterable[StoredMessage]) -> list[list[dict[str, Any]]]:
+    """Convert rows into atomic units: a single message, or a tool-call group."""
+    units: list[_CallGroup | dict[str, Any]] = []
+    owner: dict[str, _CallGroup] = {}  # call id -> most recent group that made that call
+    for row in rows:
+        if row.kind == MessageKind.SUMMARY:
+            if _has_text(row.content):
+                units.append({"role": SUMMARY_ROLE, "content": SUMMARY_PREFIX + row.content})
+            continue
+        role, content = row.role, row.content
+        if role == Role.TOOL:
+            call_id = row.tool_call_id
+            group = owner.get(call_id) if call_id else None
+            if call_id and group is not None:
+                # A result stored late (after the user spoke again) is moved back next to
+                # its call, where the API requires it; a repeated result replaces the
+                # earlier one (e.g. a stored "IN_PROGRESS" placeholder).
+                group.results[call_id] = {
+                    "role": "tool",
+                    "tool_call_id": call_id,
+                    "content": content or "",
+                }
+            continue  # results without their call are dropped
+        text = content if _has_text(content) else None
+        if role == Role.ASSISTANT:
+            calls = _normalize_tool_calls(row.tool_calls)
+            if calls:
+                group = _CallGroup(text, calls)
+                units.append(group)
+                owner.update((call["id"], group) for call in calls)
+            elif text:
+                units.append({"role": "assistant", "content": text})
+        elif role in (Role.USER, Role.SYSTEM) and text:
+            units.append({"role": str(role), "content": text})
+    rendered = [u.render() if isinstance(u, _CallGroup) else [u] for u in units]
+    return [unit for unit in rendered if unit]
+
+
+def to_openai_messages(rows: Iterable[StoredMessage]) -> list[dict[str, Any]]:
+    """Stored rows (chronological) -> messages Groq/OpenAI accept.
+
+    * user/system/assistant text: ``{"role", "content"}``; empty ones are dropped.
+    * an assistant tool-call message is immediately followed by exactly one ``tool`` message
+      per call it keeps; calls without a stored result are dropped (and the message too if
+      it has no text), results without a call are dropped.
+    * a summary row becomes a ``user`` message prefixed with ``SUMMARY_PREFIX``.
+    * interrupted assistant messages keep the text that was actually spoken, unmarked (a
+      marker would be imitated by the model and then read out loud).
+    * never any other keys (no seq, ids or flags).
+    """
+    return [message for unit in _units(rows) for message in unit]
+
+
+def _unit_tokens(unit: Sequence[dict[str, Any]]) -> int:
+    return sum(estimate_tokens(message) for message in unit)
+
+
+def _fit(units: list[list[dict[str, Any]]], budget: int) -> tuple[list[list[dict[str, Any]]], bool]:
+    """Longest suffix of whole units within ``budget``; and whether all of them fitted."""
+    spent, start = 0, len(units)
+    while start > 0:
+        cost = _unit_tokens(units[start - 1])
+        if spent + cost > budget:
+            return units[start:], False
+        spent += cost
+        start -= 1
+    return units, True
+
+
+def _start_at_user(units: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    # Don't open mid-exchange with an answer to a question the model can't see.
+    for i, unit in enumerate(units):
+        if unit[0]["role"] == "user":
+            return units[i:]
+    return units
+
+
+_ROW_COLUMNS = (
+    Message.seq,
+    Message.kind,
+    Message.role,
+    Message.content,
+    Message.tool_calls,
+    Message.tool_call_id,
+)
+
+
+async def load_context(
+    session: AsyncSession,
+    user_id: int,
+    conversation_id: str,
+    token_budget: int,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    max_rows: int | None = None,
+) -> list[dict[str, Any]]:
+    """Context to resume a conversation: latest summary + the newest messages that fit.
+
+    Returns ``[]`` for a conversation that doesn't exist or belongs to another user (same as
+    an empty one, so callers can't probe other users' ids).
+
+    ``token_budget`` covers everything returned: the summary is always included and counted
+    first, and messages fill what's left. Messages are read newest-first, a page at a time,
+    through the UNIQUE(conversation_id, seq) index, stopping as soon as the budget is used up,
+    so the cost is O(window), not O(history). ``max_rows`` (default: ``token_budget``; every
+    useful row costs several tokens) caps the rows read even if the history is full of rows
+    that produce nothing, such as empty interrupted messages.
+    """
+    owned = await session.scalar(
+        select(Conversation.id).where(
+            Conversation.id == conversation_id, Conversation.user_id == user_id
+        )
+    )
+    if owned is None:
+        return []
+
+    summary = (
+        await session.execute(
+            select(*_ROW_COLUMNS, Message.summary_until_seq)
+            .where(Message.conversation_id == conversation_id)
+            .where(Message.kind == MessageKind.SUMMARY)
+            .order_by(Message.seq.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    head: list[list[dict[str, Any]]] = []
+    floor = 0
+    if summary is not None:
+        head = _units([summary])
+        floor = summary.summary_until_seq if summary.summary_until_seq is not None else summary.seq
+    budget = token_budget - sum(_unit_tokens(unit) for unit in head)
+    row_cap = max(page_size, max_rows if max_rows is not None else token_budget)
+
+    newest_first: list[Any] = []
+    window: list[list[dict[str, Any]]] = []
+    ceiling: int | None = None
+    page = page_size
+    while budget > 0:
+        stmt = (
+            select(*_ROW_COLUMNS)
+            .where(Message.conversation_id == conversation_id, Message.seq > floor)
+            .order_by(Message.seq.desc())
+            .limit(page)
+        )
+        if ceiling is not None:
+            stmt = stmt.where(Message.seq < ceiling)
+        batch = (await session.execute(stmt)).all()
+        newest_first.extend(batch)
+        # Older rows can't change units that start inside the window (a unit only takes
+        # rows that come after it), so re-fitting after each page is exact.
+        rows = [row for row in reversed(newest_first) if row.kind != MessageKind.SUMMARY]
+        window, everything_fits = _fit(_units(rows), budget)
+        if not everything_fits or len(batch) < page or len(newest_first) >= row_cap:
+            break
+        ceiling = batch[-1].seq
+        page = min(page * 2, MAX_PAGE_SIZE)
+
+    return [message for unit in head + _start_at_user(window) for message in unit]

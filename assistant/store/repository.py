@@ -1,0 +1,515 @@
+"""Repositories: the only way the rest of the app reads or writes the store.
+
+Every repository except ``UserRepository`` is bound to one ``user_id`` at construction, and
+every statement it issues filters on it, so another user's conversation/note/reminder id
+behaves exactly like an id that doesn't exist (``None`` / ``False`` / ``[]``, or
+``NotFoundError`` where the method has nothing sensible to return).
+
+Each write commits before returning: a voice session can die at any moment and everything
+said up to then must already be on disk.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Select, column, delete, func, insert, literal_column, or_, select, table
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from assistant.store.models import (
+    TITLE_MAX_CHARS,
+    Conversation,
+    Message,
+    MessageKind,
+    Note,
+    Reminder,
+    ReminderStatus,
+    Role,
+    User,
+    utcnow,
+)
+
+
+class NotFoundError(LookupError):
+    """The row doesn't exist or belongs to another user (deliberately indistinguishable)."""
+
+
+def validate_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA timezone {name!r}") from exc
+    return name
+
+
+def _require_aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got {value!r}")
+    return value
+
+
+def _require_text(value: str, what: str) -> str:
+    if not value or not value.strip():
+        raise ValueError(f"{what} must not be empty")
+    return value
+
+
+def make_title(content: str, max_chars: int = TITLE_MAX_CHARS) -> str:
+    """First ``max_chars`` of ``content`` on one line, cut at a word boundary when possible."""
+    flat = " ".join(content.split())
+    if len(flat) <= max_chars:
+        return flat
+    cut = flat[: max_chars - 1]
+    if " " in cut[max_chars // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, user_id: int) -> User | None:
+        return await self._session.get(User, user_id, populate_existing=True)
+
+    async def get_by_name(self, name: str) -> User | None:
+        stmt = select(User).where(User.name == name).execution_options(populate_existing=True)
+        return await self._session.scalar(stmt)
+
+    async def get_or_create(self, name: str, timezone: str | None = None) -> User:
+        """The user with this login name, created on first sight; updates the timezone if given."""
+        name = _require_text(name, "user name").strip()
+        if timezone is not None:
+            validate_timezone(timezone)
+        user = await self.get_by_name(name)
+        if user is None:
+            user = User(name=name)
+            if timezone is not None:
+                user.timezone = timezone
+            self._session.add(user)
+            try:
+                await self._session.commit()
+                return user
+            except IntegrityError:
+                # Two tabs logging in at once: the other one created it first.
+                await self._session.rollback()
+                user = await self.get_by_name(name)
+                if user is None:
+                    raise
+        if timezone is not None and user.timezone != timezone:
+            user.timezone = timezone
+            await self._session.commit()
+        return user
+
+    async def delete(self, user_id: int) -> bool:
+        """Forget a user entirely; the database cascades to all their rows."""
+        result = await self._session.execute(delete(User).where(User.id == user_id))
+        await self._session.commit()
+        return bool(result.rowcount)
+
+
+class _UserScoped:
+    def __init__(self, session: AsyncSession, user_id: int) -> None:
+        self._session = session
+        self._user_id = user_id
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationListItem:
+    id: str
+    title: str | None
+    created_at: datetime
+    last_activity: datetime
+    message_count: int
+
+
+class ConversationRepository(_UserScoped):
+    async def create(self, title: str | None = None) -> Conversation:
+        conversation = Conversation(user_id=self._user_id, title=title)
+        self._session.add(conversation)
+        await self._session.commit()
+        return conversation
+
+    async def get(self, conversation_id: str) -> Conversation | None:
+        stmt = (
+            select(Conversation)
+            .where(Conversation.id == conversation_id, Conversation.user_id == self._user_id)
+            .execution_options(populate_existing=True)
+        )
+        return await self._session.scalar(stmt)
+
+    async def list(self, limit: int = 50) -> list[ConversationListItem]:
+        """Most recently active first, with message counts, in one query."""
+        # Correlated subquery rather than JOIN + GROUP BY: SQLite walks the (user_id,
+        # updated_at) index and only counts the conversations it actually returns.
+        message_count = (
+            select(func.count())
+            .where(Message.conversation_id == Conversation.id, Message.kind == MessageKind.MESSAGE)
+            .correlate(Conversation)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(
+                Conversation.id,
+                Conversation.title,
+                Conversation.created_at,
+                Conversation.updated_at,
+                message_count,
+            )
+            .where(Conversation.user_id == self._user_id)
+            .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+        rows = await self._session.execute(stmt)
+        return [ConversationListItem(*row) for row in rows]
+
+    async def rename(self, conversation_id: str, title: str | None) -> Conversation | None:
+        conversation = await self.get(conversation_id)
+        if conversation is None:
+            return None
+        conversation.title = title
+        await self._session.commit()
+        return conversation
+
+    async def set_voice(
+        self,
+        conversation_id: str,
+        emotion: str | None = None,
+        speed: float | None = None,
+        volume: float | None = None,
+    ) -> Conversation | None:
+        """Update the voice state; ``None`` leaves a field unchanged."""
+        for what, value in (("speed", speed), ("volume", volume)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{what} must be a positive number, got {value!r}")
+        if emotion is not None:
+            _require_text(emotion, "emotion")
+        conversation = await self.get(conversation_id)
+        if conversation is None:
+            return None
+        if emotion is not None:
+            conversation.emotion = emotion
+        if speed is not None:
+            conversation.speed = speed
+        if volume is not None:
+            conversation.volume = volume
+        await self._session.commit()
+        return conversation
+
+    async def delete(self, conversation_id: str) -> bool:
+        result = await self._session.execute(
+            delete(Conversation).where(
+                Conversation.id == conversation_id, Conversation.user_id == self._user_id
+            )
+        )
+        await self._session.commit()
+        return bool(result.rowcount)
+
+    async def append(
+        self,
+        conversation_id: str,
+        role: Role | str,
+        content: str | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+        tool_call_id: str | None = None,
+        interrupted: bool = False,
+    ) -> Message:
+        """Store one message with the next seq, and commit. Raises ``NotFoundError``."""
+        role = Role(role)
+        conversation = await self._require(conversation_id)
+        message = await self._insert(
+            conversation_id,
+            kind=MessageKind.MESSAGE,
+            role=role,
+            content=content,
+            tool_calls=tool_calls or None,
+            tool_call_id=tool_call_id,
+            interrupted=interrupted,
+        )
+        values: dict[str, Any] = {"updated_at": message.created_at}
+        if role is Role.USER and content and content.strip():
+            # In SQL so the first committed user message wins even under concurrent appends.
+            values["title"] = func.coalesce(Conversation.title, make_title(content))
+        stmt = (
+            sql_update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(values)
+            .returning(Conversation.title, Conversation.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+        title, updated_at = (await self._session.execute(stmt)).one()
+        await self._session.commit()
+        # Keep the caller's Conversation object truthful without another SELECT.
+        set_committed_value(conversation, "title", title)
+        set_committed_value(conversation, "updated_at", updated_at)
+        return message
+
+    async def append_summary(self, conversation_id: str, content: str, until_seq: int) -> Message:
+        """Store a summary of messages ``seq <= until_seq``. Resume starts from the latest one.
+
+        It gets a seq of its own (so it's ordered with everything else) but doesn't count as
+        activity: ``updated_at`` and the title are left alone.
+        """
+        _require_text(content, "summary")
+        await self._require(conversation_id)
+        last = await self.last_seq(conversation_id)
+        if not 0 <= until_seq <= last:
+            raise ValueError(f"until_seq must be within 0..{last}, got {until_seq}")
+        message = await self._insert(
+            conversation_id,
+            kind=MessageKind.SUMMARY,
+            role=Role.SYSTEM,
+            content=content,
+            summary_until_seq=until_seq,
+        )
+        await self._session.commit()
+        return message
+
+    async def last_seq(self, conversation_id: str) -> int:
+        """Highest seq in the conversation (0 if empty or not found)."""
+        stmt = (
+            select(func.coalesce(func.max(Message.seq), 0))
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.conversation_id == conversation_id)
+            .where(Conversation.user_id == self._user_id)
+        )
+        return int(await self._session.scalar(stmt) or 0)
+
+    async def messages(
+        self, conversation_id: str, after_seq: int | None = None, limit: int = 200
+    ) -> list[Message]:
+        """Chronological transcript page (summaries excluded): ``seq > after_seq``."""
+        stmt = (
+            self._scoped_messages(conversation_id)
+            .where(Message.kind == MessageKind.MESSAGE, Message.seq > (after_seq or 0))
+            .order_by(Message.seq)
+            .limit(limit)
+        )
+        return list(await self._session.scalars(stmt))
+
+    def _scoped_messages(self, conversation_id: str) -> Select[tuple[Message]]:
+        return (
+            select(Message)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.conversation_id == conversation_id)
+            .where(Conversation.user_id == self._user_id)
+        )
+
+    async def _require(self, conversation_id: str) -> Conversation:
+        conversation = await self.get(conversation_id)
+        if conversation is None:
+            raise NotFoundError(f"conversation {conversation_id!r} not found")
+        return conversation
+
+    async def _insert(self, conversation_id: str, **values: Any) -> Message:
+        # seq = max + 1 computed inside the INSERT: SQLite takes the write lock before the
+        # statement reads, so concurrent appends serialize instead of colliding on the
+        # UNIQUE(conversation_id, seq) index. max() on that index is a single seek.
+        next_seq = (
+            select(func.coalesce(func.max(Message.seq), 0) + 1)
+            .where(Message.conversation_id == conversation_id)
+            .scalar_subquery()
+        )
+        stmt = (
+            insert(Message)
+            .values(conversation_id=conversation_id, seq=next_seq, created_at=utcnow(), **values)
+            .returning(Message)
+        )
+        message = await self._session.scalar(stmt)
+        assert message is not None
+        return message
+
+
+# The FTS5 table is created by the migration, not mapped; a lightweight handle is enough.
+_notes_fts = table("notes_fts", column("rowid"), column("rank"))
+_WORD = re.compile(r"\w+")
+_MAX_QUERY_TERMS = 32
+
+
+def fts_query(text: str) -> str | None:
+    """Turn free text into a safe FTS5 query: each word a quoted term, OR-ed together.
+
+    Quoting neutralises FTS5 syntax (``AND``, ``NEAR``, ``"``, ``*``, ``col:``) in what the
+    user or the LLM typed; OR + bm25 ranking means notes matching more words come first
+    instead of notes missing a word being dropped.
+    """
+    words = _WORD.findall(text)[:_MAX_QUERY_TERMS]
+    if not words:
+        return None
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class NoteRepository(_UserScoped):
+    async def add(self, content: str) -> Note:
+        note = Note(user_id=self._user_id, content=_require_text(content, "note"))
+        self._session.add(note)
+        await self._session.commit()
+        return note
+
+    async def get(self, note_id: int) -> Note | None:
+        stmt = (
+            select(Note)
+            .where(Note.id == note_id, Note.user_id == self._user_id)
+            .execution_options(populate_existing=True)
+        )
+        return await self._session.scalar(stmt)
+
+    async def recent(self, limit: int = 10) -> list[Note]:
+        stmt = (
+            select(Note)
+            .where(Note.user_id == self._user_id)
+            .order_by(Note.updated_at.desc(), Note.id.desc())
+            .limit(limit)
+        )
+        return list(await self._session.scalars(stmt))
+
+    async def search(self, query: str, limit: int = 10) -> list[Note]:
+        """Best matches first. Never raises on odd input; falls back to LIKE if FTS can't."""
+        match = fts_query(query)
+        if match is not None:
+            stmt = (
+                select(Note)
+                .join(_notes_fts, _notes_fts.c.rowid == Note.id)
+                .where(literal_column("notes_fts").op("MATCH")(match))
+                .where(Note.user_id == self._user_id)
+                .order_by(_notes_fts.c.rank, Note.updated_at.desc())
+                .limit(limit)
+            )
+            try:
+                return list(await self._session.scalars(stmt))
+            except OperationalError:
+                pass  # e.g. FTS5 unavailable in this SQLite build: degrade, don't fail.
+        terms = _WORD.findall(query)[:_MAX_QUERY_TERMS] or [query.strip()]
+        terms = [t for t in terms if t]
+        if not terms:
+            return []
+        stmt = (
+            select(Note)
+            .where(Note.user_id == self._user_id)
+            .where(or_(*(Note.content.ilike(_like_pattern(t), escape="\\") for t in terms)))
+            .order_by(Note.updated_at.desc(), Note.id.desc())
+            .limit(limit)
+        )
+        return list(await self._session.scalars(stmt))
+
+    async def update(self, note_id: int, content: str) -> Note | None:
+        _require_text(content, "note")
+        return await self._update(note_id, content=content)
+
+    async def append(self, note_id: int, text: str) -> Note | None:
+        """Add a line to a note. Concatenated in SQL so concurrent appends don't lose one."""
+        _require_text(text, "text")
+        return await self._update(note_id, content=Note.content + "\n" + text)
+
+    async def delete(self, note_id: int) -> bool:
+        result = await self._session.execute(
+            delete(Note).where(Note.id == note_id, Note.user_id == self._user_id)
+        )
+        await self._session.commit()
+        return bool(result.rowcount)
+
+    async def _update(self, note_id: int, **values: Any) -> Note | None:
+        stmt = (
+            sql_update(Note)
+            .where(Note.id == note_id, Note.user_id == self._user_id)
+            .values(updated_at=utcnow(), **values)
+            .returning(Note)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        note = await self._session.scalar(stmt)
+        await self._session.commit()
+        return note
+
+
+class ReminderRepository(_UserScoped):
+    async def add(
+        self,
+        text: str,
+        due_at_utc: datetime,
+        timezone: str,
+        conversation_id: str | None = None,
+    ) -> Reminder:
+        """Raises ``ValueError`` on bad input, ``NotFoundError`` for a foreign conversation."""
+        _require_text(text, "reminder text")
+        _require_aware(due_at_utc, "due_at_utc")
+        validate_timezone(timezone)
+        if conversation_id is not None:
+            await ConversationRepository(self._session, self._user_id)._require(conversation_id)
+        reminder = Reminder(
+            user_id=self._user_id,
+            conversation_id=conversation_id,
+            text=text,
+            due_at=due_at_utc,
+            timezone=timezone,
+        )
+        self._session.add(reminder)
+        await self._session.commit()
+        return reminder
+
+    async def get(self, reminder_id: int) -> Reminder | None:
+        stmt = (
+            select(Reminder)
+            .where(Reminder.id == reminder_id, Reminder.user_id == self._user_id)
+            .execution_options(populate_existing=True)
+        )
+        return await self._session.scalar(stmt)
+
+    async def upcoming(self, limit: int = 20) -> list[Reminder]:
+        """Pending reminders, soonest first (overdue-but-undelivered ones included)."""
+        return await self._pending(limit)
+
+    async def due(self, now_utc: datetime, limit: int = 100) -> list[Reminder]:
+        """Pending reminders with ``due_at <= now_utc``, oldest first."""
+        return await self._pending(limit, Reminder.due_at <= _require_aware(now_utc, "now_utc"))
+
+    async def cancel(self, reminder_id: int) -> bool:
+        """True if a pending reminder was cancelled; delivered/cancelled ones are left alone."""
+        return await self._transition(reminder_id, status=ReminderStatus.CANCELLED)
+
+    async def mark_delivered(self, reminder_id: int, when: datetime | None = None) -> bool:
+        """Claim a pending reminder as delivered. Only one caller ever gets True, so two
+        schedulers racing on the same reminder can't both speak it."""
+        when = _require_aware(when, "when") if when is not None else utcnow()
+        return await self._transition(
+            reminder_id, status=ReminderStatus.DELIVERED, delivered_at=when
+        )
+
+    async def _pending(self, limit: int, *where: Any) -> list[Reminder]:
+        stmt = (
+            select(Reminder)
+            .where(Reminder.user_id == self._user_id, Reminder.status == ReminderStatus.PENDING)
+            .where(*where)
+            .order_by(Reminder.due_at, Reminder.id)
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        )
+        return list(await self._session.scalars(stmt))
+
+    async def _transition(self, reminder_id: int, **values: Any) -> bool:
+        stmt = (
+            sql_update(Reminder)
+            .where(
+                Reminder.id == reminder_id,
+                Reminder.user_id == self._user_id,
+                Reminder.status == ReminderStatus.PENDING,
+            )
+            .values(**values)
+            .returning(Reminder)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        changed = await self._session.scalar(stmt)
+        await self._session.commit()
+        return changed is not None

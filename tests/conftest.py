@@ -1,0 +1,53 @@
+"""Shared fixtures: the offline fakes, settings pointing at them, a migrated database."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.config import Settings
+from assistant.store.database import Database
+from tests.fakes.cartesia import FakeCartesia
+from tests.fakes.groq import FakeGroq
+from tests.harness import Headless
+from tests.speech import have_speech_tools
+
+
+@pytest.fixture
+async def fake_groq():
+    async with FakeGroq() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_cartesia():
+    async with FakeCartesia() as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(tmp_path, fake_groq, fake_cartesia) -> Settings:
+    return Settings(
+        _env_file=None,
+        groq_api_key="test-groq-key",
+        cartesia_api_key="test-cartesia-key",
+        groq_base_url=fake_groq.base_url,
+        cartesia_url=fake_cartesia.url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'assistant.db'}",
+        turn_detection="silence",
+        turn_silence_secs=0.3,
+    )
+
+
+@pytest.fixture
+async def db(settings):
+    database = Database(settings.database_url)
+    await database.upgrade()
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def headless(settings, db, fake_groq) -> Headless:
+    if not have_speech_tools():
+        pytest.skip("espeak-ng and sox are needed for spoken test input (.ci/run installs them)")
+    return Headless(settings=settings, db=db, fake_groq=fake_groq)

@@ -1,0 +1,32 @@
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from assistant.store.database import Database
+from assistant.store.repository import UserRepository
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    # A real file (not :memory:) so WAL, locking and multiple connections behave as in prod.
+    database = Database(sqlite_url(tmp_path / "data" / "assistant.db"))
+    await database.upgrade()
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def alice(db: Database) -> int:
+    async with db.session() as session:
+        return (await UserRepository(session).get_or_create("alice", "Europe/Paris")).id
+
+
+@pytest.fixture
+async def bob(db: Database) -> int:
+    async with db.session() as session:
+        return (await UserRepository(session).get_or_create("bob")).id

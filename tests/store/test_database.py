@@ -1,0 +1,172 @@
+import asyncio
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from assistant.store.database import MIGRATIONS_DIR, Database, upgrade_database
+from assistant.store.models import Base
+from assistant.store.repository import NoteRepository, UserRepository
+
+from .conftest import sqlite_url
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP_TABLES = {"users", "conversations", "messages", "notes", "notes_fts", "reminders"}
+
+
+async def _tables(db: Database) -> set[str]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        return {name for (name,) in rows}
+
+
+async def _pragma(db: Database, name: str) -> object:
+    async with db.engine.connect() as conn:
+        return (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
+
+
+async def test_upgrade_creates_schema_and_parent_directory(tmp_path: Path) -> None:
+    path = tmp_path / "does" / "not" / "exist" / "assistant.db"
+    db = Database(sqlite_url(path))
+    try:
+        await db.upgrade()
+        assert path.exists()
+        assert APP_TABLES <= await _tables(db)
+        assert await db.current_revision() == "0001_initial"
+    finally:
+        await db.dispose()
+
+
+async def test_pragmas_are_in_effect_on_every_connection(db: Database) -> None:
+    # Two simultaneous connections: the listener must run for each, not just the first.
+    async with db.engine.connect() as first, db.engine.connect() as second:
+        for conn in (first, second):
+            assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+            assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+            assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 5000
+            assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+async def test_foreign_keys_back_on_after_migrating_with_the_same_engine(db: Database) -> None:
+    # env.py turns FKs off for batch migrations on a pooled connection; it must restore them.
+    await db.downgrade("base")
+    await db.upgrade()
+    for _ in range(3):
+        assert await _pragma(db, "foreign_keys") == 1
+
+
+async def test_downgrade_to_base_and_upgrade_again(db: Database, alice: int) -> None:
+    await db.downgrade("base")
+    assert await db.current_revision() is None
+    assert not (APP_TABLES & await _tables(db))
+
+    await db.upgrade()
+    assert await db.current_revision() == "0001_initial"
+    assert APP_TABLES <= await _tables(db)
+    async with db.session() as session:
+        user = await UserRepository(session).get_or_create("carol")
+        notes = NoteRepository(session, user.id)
+        await notes.add("the FTS triggers were recreated too")
+        assert [n.content for n in await notes.search("triggers")] == [
+            "the FTS triggers were recreated too"
+        ]
+
+
+async def test_models_match_migrations(db: Database) -> None:
+    def diff(sync_conn):
+        context = MigrationContext.configure(
+            sync_conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_object": lambda obj, name, type_, reflected, compare_to: (
+                    not (type_ == "table" and name.startswith("notes_fts"))
+                ),
+            },
+        )
+        return compare_metadata(context, Base.metadata)
+
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_failed_migration_is_rolled_back(tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    (migrations / "versions" / "0002_broken.py").write_text(
+        "from alembic import op\n"
+        "revision = '0002_broken'\n"
+        "down_revision = '0001_initial'\n"
+        "def upgrade():\n"
+        "    op.execute('CREATE TABLE scratch (id INTEGER)')\n"
+        "    op.execute('DROP TABLE reminders')\n"
+        "    raise RuntimeError('boom')\n"
+        "def downgrade():\n"
+        "    pass\n"
+    )
+    db = Database(sqlite_url(tmp_path / "a.db"), migrations_dir=migrations)
+    try:
+        await db.upgrade("0001_initial")
+        with pytest.raises(RuntimeError, match="boom"):
+            await db.upgrade()
+        assert await db.current_revision() == "0001_initial"
+        tables = await _tables(db)
+        assert "scratch" not in tables
+        assert "reminders" in tables
+        assert await _pragma(db, "foreign_keys") == 1
+    finally:
+        await db.dispose()
+
+
+async def test_in_memory_database_is_shared_across_sessions() -> None:
+    db = Database("sqlite+aiosqlite://")
+    try:
+        await db.upgrade()
+        async with db.session() as session:
+            await UserRepository(session).get_or_create("dora")
+        async with db.session() as session:
+            assert await UserRepository(session).get_by_name("dora") is not None
+    finally:
+        await db.dispose()
+
+
+def test_upgrade_database_for_the_cli(tmp_path: Path) -> None:
+    path = tmp_path / "cli" / "assistant.db"
+    upgrade_database(sqlite_url(path))
+
+    async def revision() -> str | None:
+        db = Database(sqlite_url(path))
+        try:
+            return await db.current_revision()
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(revision()) == "0001_initial"
+
+
+def test_alembic_cli_from_another_directory(tmp_path: Path) -> None:
+    path = tmp_path / "cli.db"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(REPO_ROOT / "alembic.ini"),
+            "-x",
+            f"url={sqlite_url(path)}",
+            "upgrade",
+            "head",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Running upgrade  -> 0001_initial" in result.stderr
