@@ -1,9 +1,9 @@
 """Drive a real voice session headless: real audio in, the fakes behind it, audio frames out.
 
-    async with headless.session(user="alice") as live:
-        fake_groq.reply_text("Hello!")
-        await live.user_says("hi there")
-        await live.wait_for_assistant_reply()
+async with headless.session(user="alice") as live:
+    fake_groq.reply_text("Hello!")
+    await live.user_says("hi there")
+    await live.wait_for_assistant_reply()
 """
 
 from __future__ import annotations

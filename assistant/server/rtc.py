@@ -122,8 +122,9 @@ class VoiceBots:
                 tool_factory=self._tool_factory,
             )
 
-            @transport.event_handler("on_client_connected")
-            async def _on_connected(_transport, _client):
+            # Greet once the page's RTVI client is ready, so it sees the session message too.
+            @session.worker.rtvi.event_handler("on_client_ready")
+            async def _on_client_ready(_rtvi):
                 await session.greet()
 
             @transport.event_handler("on_client_disconnected")

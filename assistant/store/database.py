@@ -6,6 +6,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -98,8 +99,6 @@ class Database:
         await self._run_alembic(command.downgrade, revision)
 
     async def current_revision(self) -> str | None:
-        from alembic.runtime.migration import MigrationContext
-
         async with self.engine.connect() as conn:
             return await conn.run_sync(
                 lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()

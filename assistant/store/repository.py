@@ -127,8 +127,12 @@ class ConversationListItem:
     id: str
     title: str | None
     created_at: datetime
-    last_activity: datetime
+    updated_at: datetime
     message_count: int
+
+    @property
+    def last_activity(self) -> datetime:
+        return self.updated_at
 
 
 class ConversationRepository(_UserScoped):
@@ -224,7 +228,7 @@ class ConversationRepository(_UserScoped):
     ) -> Message:
         """Store one message with the next seq, and commit. Raises ``NotFoundError``."""
         role = Role(role)
-        conversation = await self._require(conversation_id)
+        conversation = await self.require(conversation_id)
         message = await self._insert(
             conversation_id,
             kind=MessageKind.MESSAGE,
@@ -259,7 +263,7 @@ class ConversationRepository(_UserScoped):
         activity: ``updated_at`` and the title are left alone.
         """
         _require_text(content, "summary")
-        await self._require(conversation_id)
+        await self.require(conversation_id)
         last = await self.last_seq(conversation_id)
         if not 0 <= until_seq <= last:
             raise ValueError(f"until_seq must be within 0..{last}, got {until_seq}")
@@ -303,7 +307,8 @@ class ConversationRepository(_UserScoped):
             .where(Conversation.user_id == self._user_id)
         )
 
-    async def _require(self, conversation_id: str) -> Conversation:
+    async def require(self, conversation_id: str) -> Conversation:
+        """Like ``get`` but raises ``NotFoundError``."""
         conversation = await self.get(conversation_id)
         if conversation is None:
             raise NotFoundError(f"conversation {conversation_id!r} not found")
@@ -447,7 +452,7 @@ class ReminderRepository(_UserScoped):
         _require_aware(due_at_utc, "due_at_utc")
         validate_timezone(timezone)
         if conversation_id is not None:
-            await ConversationRepository(self._session, self._user_id)._require(conversation_id)
+            await ConversationRepository(self._session, self._user_id).require(conversation_id)
         reminder = Reminder(
             user_id=self._user_id,
             conversation_id=conversation_id,

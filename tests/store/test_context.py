@@ -5,7 +5,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.store.context import (
@@ -304,7 +303,7 @@ async def _bulk_insert(
     if not rows:
         return
     await session.execute(
-        insert(Message),
+        Message.__table__.insert(),
         [
             {
                 "conversation_id": conversation_id,
@@ -386,7 +385,7 @@ def test_load_context_properties(tmp_path: Path) -> None:
         user_id = runner.run(make_user())
 
         @settings(
-            max_examples=150,
+            max_examples=100,
             deadline=None,
             database=None,
             suppress_health_check=[HealthCheck.too_slow],

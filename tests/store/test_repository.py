@@ -2,7 +2,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import StatementError
 
 from assistant.store.context import load_context
 from assistant.store.database import Database
@@ -222,7 +223,7 @@ async def test_append_bumps_updated_at_and_list_orders_by_activity(
 
         listing = await convs.list()
         assert [(c.id, c.message_count) for c in listing] == [(older.id, 3), (newer.id, 1)]
-        assert listing[0].last_activity == older.updated_at
+        assert listing[0].last_activity == listing[0].updated_at == older.updated_at
         assert listing[0].title == "a"
         assert len(await convs.list(limit=1)) == 1
 
@@ -238,8 +239,6 @@ async def test_list_is_a_single_query(db: Database, alice: int) -> None:
 
     def record(conn, cursor, statement, parameters, context, executemany) -> None:
         statements.append(statement)
-
-    from sqlalchemy import event
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", record)
     try:
@@ -459,6 +458,14 @@ async def test_reminder_times_are_utc_aware(db: Database, alice: int) -> None:
     assert stored.due_at.tzinfo == UTC
     assert stored.due_at.hour == 7
     assert stored.timezone == "Europe/Paris"
+
+
+async def test_column_type_rejects_naive_datetimes(db: Database, alice: int) -> None:
+    # Defence in depth below the repositories: a naive value must never be stored as if UTC.
+    async with db.session() as session:
+        session.add(Reminder(user_id=alice, text="x", due_at=datetime(2030, 1, 1), timezone="UTC"))
+        with pytest.raises(StatementError, match="naive datetime"):
+            await session.commit()
 
 
 async def test_reminder_rejects_bad_input(db: Database, alice: int) -> None:

@@ -1,7 +1,7 @@
 // No pipecat JS client: it needs a bundler and pulls in Daily code; SDP over HTTP + RTVI JSON on a data channel is small enough to speak directly.
 
 import { VoiceSession } from './rtvi.js';
-import { Transcript, describeToolCall } from './transcript.js';
+import { Transcript, describeToolCall, toolIcon } from './transcript.js';
 
 const USER_KEY = 'assistant.user';
 
@@ -113,6 +113,9 @@ function dueLabel(date) {
   const time = date.toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
   if (sameDay) return `Today, ${time}`;
   if (date.toDateString() === tomorrow.toDateString()) return `Tomorrow, ${time}`;
+  const yesterday = new Date(now);
+  yesterday.setDate(now.getDate() - 1);
+  if (date.toDateString() === yesterday.toDateString()) return `Yesterday, ${time}`;
   const withinWeek = Math.abs(date - now) < 6 * 86400 * 1000;
   const day = date.toLocaleDateString(undefined, withinWeek
     ? { weekday: 'short' }
@@ -813,9 +816,10 @@ function onToolCall(type, d) {
 }
 
 function onToolCallStopped(d) {
+  const name = d.function_name || state.toolCalls.get(d.tool_call_id) || null;
+  if (!d.cancelled) transcript.event(describeToolCall(name, 'done'), toolIcon(name));
   if (d.tool_call_id) state.toolCalls.delete(d.tool_call_id);
   state.toolCalls.delete('pending-start');
-  if (!d.cancelled) transcript.event(describeToolCall(d.function_name || state.toolCalls.get(d.tool_call_id), 'done'));
   if (!d.tool_call_id) state.toolCalls.clear();
   renderCall();
 }
@@ -876,8 +880,8 @@ function setVoice(voice, animate) {
   state.voice = next;
   el.voiceEmotion.textContent = next.emotion;
   const extra = [];
-  if (Math.abs(Number(next.speed) - 1) > 0.001) extra.push(`${formatFactor(next.speed)}× speed`);
-  if (Math.abs(Number(next.volume) - 1) > 0.001) extra.push(`${Math.round(Number(next.volume) * 100)}% volume`);
+  if (Math.abs(Number(next.speed) - 1) > 0.001) extra.push(`${formatFactor(next.speed)}×`);
+  if (Math.abs(Number(next.volume) - 1) > 0.001) extra.push(`${Math.round(Number(next.volume) * 100)}% vol`);
   el.voiceExtra.textContent = extra.length ? `· ${extra.join(' · ')}` : '';
   el.voiceBadge.title = `Voice: ${next.emotion}, speed ${formatFactor(next.speed)}×, volume ${formatFactor(next.volume)}×`;
   if (animate && changed) {
@@ -934,6 +938,7 @@ window.addEventListener('pagehide', () => {
 setInterval(() => {
   if (el.main.hidden) return;
   renderConversations();
+  renderNotes(null);
   renderReminders(null);
 }, 60000);
 

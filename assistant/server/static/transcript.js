@@ -23,6 +23,23 @@ export function describeToolCall(name, phase = 'done') {
   return phase === 'done' ? `used ${words}` : `using ${words}`;
 }
 
+/** The icon (a symbol id in index.html) for a tool call's line in the transcript. */
+export function toolIcon(name) {
+  if (!name) return 'i-tool';
+  if (/remind|alarm|timer/i.test(name)) return 'i-bell';
+  if (/note|remember|memor/i.test(name)) return 'i-note';
+  if (/voice|emotion|speed|volume|tone/i.test(name)) return 'i-wave';
+  if (/conversation|history|past|recall/i.test(name)) return 'i-history';
+  return 'i-tool';
+}
+
+function icon(id, extraClass = '') {
+  // Parsed as HTML, so the <svg> lands in the SVG namespace without spelling it out.
+  const template = document.createElement('template');
+  template.innerHTML = `<svg class="icon ${extraClass}" aria-hidden="true"><use href="#${id}"></use></svg>`;
+  return template.content.firstElementChild;
+}
+
 function joinWords(a, b) {
   if (!a) return b;
   if (!b) return a;
@@ -117,7 +134,7 @@ export class Transcript {
           }
           for (const call of message.tool_calls || []) {
             const name = call && (call.function ? call.function.name : call.name);
-            this.list.append(this._eventNode(describeToolCall(name, 'done'), true));
+            this.list.append(this._eventNode(describeToolCall(name, 'done'), toolIcon(name), true));
             shown += 1;
           }
         }
@@ -128,16 +145,12 @@ export class Transcript {
     return shown;
   }
 
-  divider(text, icon = null) {
+  divider(text, iconId = null) {
     this._mutate(() => {
       const li = document.createElement('li');
       li.className = 'divider';
       li.setAttribute('role', 'separator');
-      if (icon) {
-        const template = document.createElement('template');
-        template.innerHTML = `<svg class="icon icon-sm" aria-hidden="true"><use href="#${icon}"></use></svg>`;
-        li.append(template.content.firstElementChild);
-      }
+      if (iconId) li.append(icon(iconId, 'icon-sm'));
       const label = document.createElement('span');
       label.textContent = text;
       li.append(label);
@@ -145,18 +158,20 @@ export class Transcript {
     });
   }
 
-  _eventNode(text, earlier = false) {
+  _eventNode(text, iconId = 'i-tool', earlier = false) {
     const li = document.createElement('li');
     li.className = `event${earlier ? ' earlier' : ''}`;
-    li.textContent = `🛈 ${text}`;
+    const label = document.createElement('span');
+    label.textContent = text;
+    li.append(icon(iconId), label);
     return li;
   }
 
   /** A small muted line, e.g. "took a note". Ends the bot's bubble so later speech goes below it. */
-  event(text) {
+  event(text, iconId = 'i-tool') {
     this._mutate(() => {
       this._closeBot();
-      this.list.append(this._eventNode(text));
+      this.list.append(this._eventNode(text, iconId));
     });
   }
 
@@ -352,6 +367,7 @@ export class Transcript {
         if (segment.pending) {
           segment.pending = '';
           segment.cut = true;
+          if (segment.turn.segments.some((s) => s.spoken)) segment.turn.interrupted = true;
           this._renderBot(segment.turn);
         }
       }

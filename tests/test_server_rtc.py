@@ -1,0 +1,75 @@
+"""The real server with a Python WebRTC client (aiortc): talk, get answered, resume."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.live_server import pin_ice_to_loopback, running_server
+from tests.rtc_client import RTCClient
+from tests.speech import have_speech_tools, speech_wav
+
+
+@pytest.fixture
+def voice_server(settings, db, monkeypatch):
+    if not have_speech_tools():
+        pytest.skip("espeak-ng and sox are needed for spoken test input")
+    pin_ice_to_loopback(monkeypatch)
+    return lambda tool_factory=None: running_server(settings, db, tool_factory)
+
+
+async def select(http: httpx.AsyncClient, user: str, conversation_id=None) -> str:
+    response = await http.post(
+        "/api/session",
+        json={"user": user, "conversation_id": conversation_id, "timezone": "Europe/Paris"},
+    )
+    response.raise_for_status()
+    return response.json()["conversation_id"]
+
+
+async def test_voice_round_trip_and_resume_over_webrtc(voice_server, fake_groq, fake_cartesia):
+    fake_groq.transcribe("my favourite music is jazz")
+    fake_groq.reply_text("Lovely. Jazz it is, I will remember that.")
+    async with voice_server(lambda context: []) as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            conversation_id = await select(http, "alice")
+            client = RTCClient(http)
+            try:
+                await client.connect(speech_wav("my favourite music is jazz", lead_silence=2.5))
+                await client.wait_until(lambda: client.server_messages("session"))
+                await fake_groq.wait_for_chat_requests(1, timeout=30)
+                await client.wait_until(lambda: "remember" in client.bot_said(), timeout=20)
+                await client.wait_until(lambda: client.loud_audio_seconds() > 1.0)
+            finally:
+                await client.close()
+
+            session_message = client.server_messages("session")[0]
+            assert session_message["conversation_id"] == conversation_id
+            assert session_message["resumed"] is False
+            transcripts = [m["data"]["text"] for m in client.of_type("user-transcription")]
+            assert "my favourite music is jazz" in transcripts
+            assert client.of_type("bot-ready")
+
+            messages = (await http.get(f"/api/conversations/{conversation_id}/messages")).json()
+            said = [(m["role"], m["content"]) for m in messages]
+            assert ("user", "my favourite music is jazz") in said
+            assert ("assistant", "Lovely. Jazz it is, I will remember that.") in said
+
+            # Resume from the list: the next LLM request carries the earlier exchange.
+            listed = (await http.get("/api/conversations")).json()
+            assert [c["id"] for c in listed] == [conversation_id]
+            await select(http, "alice", conversation_id)
+            fake_groq.transcribe("what music do I like")
+            fake_groq.reply_text("You like jazz.")
+            client = RTCClient(http)
+            try:
+                await client.connect(speech_wav("what music do I like", lead_silence=2.5))
+                await fake_groq.wait_for_chat_requests(2, timeout=30)
+                await client.wait_until(lambda: client.server_messages("session"))
+            finally:
+                await client.close()
+            assert client.server_messages("session")[0]["resumed"] is True
+            history = str(fake_groq.chat_requests[1]["messages"])
+            assert "my favourite music is jazz" in history
+            assert "Jazz it is" in history
+    assert fake_groq.protocol_errors == []
