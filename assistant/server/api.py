@@ -126,8 +126,13 @@ async def select_session(
 
 @router.get("/conversations", response_model=list[ConversationOut])
 async def list_conversations(current: Current, store: Store) -> list[ConversationOut]:
+    """Conversations with at least one message, most recent first."""
     rows = await ConversationRepository(store, current.user_id).list()
-    return [ConversationOut.model_validate(row, from_attributes=True) for row in rows]
+    return [
+        ConversationOut.model_validate(row, from_attributes=True)
+        for row in rows
+        if row.message_count > 0
+    ]
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from typing import Annotated, Any
 
+from aiortc.sdp import SessionDescription
 from fastapi import APIRouter, Depends, HTTPException, Request
 from loguru import logger
 from pipecat.transports.base_transport import TransportParams
@@ -18,7 +19,7 @@ from pipecat.transports.smallwebrtc.request_handler import (
 )
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.workers.runner import WorkerRunner
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.config import Settings
 from assistant.pipeline.builder import SessionSpec, build_voice_session
@@ -38,6 +39,18 @@ class OfferBody(BaseModel):
     type: Annotated[str, Field(pattern="^offer$")]
     pc_id: Annotated[str, Field(max_length=128)] | None = None
     restart_pc: bool | None = None
+
+    @field_validator("sdp")
+    @classmethod
+    def _has_audio(cls, sdp: str) -> str:
+        # aiortc answers almost any text; a voice session needs a real offer with audio.
+        try:
+            description = SessionDescription.parse(sdp)
+        except Exception:
+            raise ValueError("not a parsable SDP offer") from None
+        if not sdp.startswith("v=0") or not any(m.kind == "audio" for m in description.media):
+            raise ValueError("the SDP offer has no audio section")
+        return sdp
 
 
 class CandidateBody(BaseModel):

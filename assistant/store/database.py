@@ -1,6 +1,7 @@
 """Engine/session wiring and programmatic alembic migrations."""
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ class Database:
                 # Each new connection to :memory: is a new empty database: share one.
                 engine_kwargs.setdefault("poolclass", StaticPool)
             elif self.url.database and not self.url.query.get("uri"):
-                Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, **engine_kwargs)
         if _is_sqlite(self.url):
             event.listen(self.engine.sync_engine, "connect", _set_sqlite_pragmas)
@@ -104,7 +105,7 @@ class Database:
                 lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
             )
 
-    async def _run_alembic(self, fn: Any, revision: str) -> None:
+    async def _run_alembic(self, fn: Callable[[Config, str], None], revision: str) -> None:
         # Alembic's async recipe: hand env.py a connection from our engine and run the
         # synchronous alembic command through run_sync, instead of env.py calling asyncio.run
         # (which would fail inside a running event loop). Reusing our engine also means it

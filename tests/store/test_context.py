@@ -250,9 +250,9 @@ ROW = st.one_of(
     st.builds(tool, st.one_of(st.none(), CALL_IDS), TEXT),
     st.builds(MessageView, role=st.just("system"), content=TEXT),
 )
-HISTORY = st.lists(
-    st.one_of(ROW, st.builds(summary, st.text(min_size=1, max_size=30))), max_size=40
-)
+# A summary's until_seq is clamped below its own seq when stored.
+SUMMARY = st.builds(summary, st.text(min_size=1, max_size=30), st.integers(0, 40))
+HISTORY = st.lists(st.one_of(ROW, SUMMARY), max_size=40)
 
 
 def _plain(row: MessageView) -> tuple[str, str] | None:
@@ -484,6 +484,24 @@ async def test_window_without_any_user_message_is_kept(db: Database, alice: int)
     async with db.session() as session:
         context = await load_context(session, alice, conv, token_budget=20)
     assert context == [{"role": "assistant", "content": "short"}]
+
+
+async def test_accepts_stored_message_objects(db: Database, alice: int) -> None:
+    async with db.session() as session:
+        convs = ConversationRepository(session, alice)
+        conv = await convs.create()
+        await convs.append(conv.id, "user", "weather?")
+        await convs.append(conv.id, "assistant", tool_calls=[call("c1")])
+        await convs.append(conv.id, "tool", "sunny", tool_call_id="c1")
+        await convs.append(conv.id, "assistant", "Sunny.", interrupted=True)
+        stored = await convs.messages(conv.id)
+    assert to_openai_messages(stored) == [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "tool_calls": [call("c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        {"role": "assistant", "content": "Sunny."},
+    ]
+    assert all(type(m["role"]) is str for m in to_openai_messages(stored))
 
 
 async def test_missing_or_empty_conversation(db: Database, alice: int) -> None:

@@ -208,7 +208,7 @@ function toast({ title, body = '', kind = 'info', timeout = 6000 }) {
   const node = document.createElement('div');
   node.className = `toast ${kind}`;
   node.dataset.testid = 'toast';
-  node.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  if (kind === 'error') node.setAttribute('role', 'alert');
   const icon = document.createElement('div');
   icon.className = 'toast-icon';
   icon.append(svgIcon(ICONS[kind] || ICONS.info));
@@ -323,12 +323,10 @@ function renderConversations() {
       const tag = document.createElement('span');
       tag.className = 'current-tag';
       tag.textContent = 'Current';
-      item.append(main, tag);
-      resume.hidden = true;
-      item.append(resume);
-    } else {
-      item.append(main, resume);
+      meta.prepend(tag, ' ');
+      resume.title = 'Reload this conversation';
     }
+    item.append(main, resume);
     list.append(item);
   }
   el.conversationsEmpty.hidden = state.conversations.length > 0;
@@ -450,9 +448,15 @@ function renderReminders(previousIds) {
 // ---------------------------------------------------------------------------------------------
 // Loading
 
+// Each list keeps only the newest answer when several loads overlap.
+const loads = { conversations: 0, notes: 0, reminders: 0 };
+
 async function loadConversations() {
+  const seq = ++loads.conversations;
   try {
-    state.conversations = await getList('/api/conversations');
+    const conversations = await getList('/api/conversations');
+    if (seq !== loads.conversations) return;
+    state.conversations = conversations;
     renderConversations();
   } catch (error) {
     toast({ title: 'Could not load conversations', body: error.message, kind: 'error' });
@@ -460,9 +464,12 @@ async function loadConversations() {
 }
 
 async function loadNotes() {
+  const seq = ++loads.notes;
   try {
     const previous = new Set(state.notes.map((n) => n.id));
-    state.notes = await getList('/api/notes');
+    const notes = await getList('/api/notes');
+    if (seq !== loads.notes) return;
+    state.notes = notes;
     renderNotes(loadNotes.loaded ? previous : null);
     loadNotes.loaded = true;
   } catch (error) {
@@ -471,9 +478,12 @@ async function loadNotes() {
 }
 
 async function loadReminders() {
+  const seq = ++loads.reminders;
   try {
     const previous = new Set(state.reminders.map((r) => r.id));
-    state.reminders = await getList('/api/reminders');
+    const reminders = await getList('/api/reminders');
+    if (seq !== loads.reminders) return;
+    state.reminders = reminders;
     renderReminders(loadReminders.loaded ? previous : null);
     loadReminders.loaded = true;
   } catch (error) {
@@ -500,7 +510,13 @@ function refreshConversationsSoon(delay = 1500) {
 function showWelcome() {
   el.main.hidden = true;
   el.welcome.hidden = false;
-  el.userName.value = state.user || localStorage.getItem(USER_KEY) || '';
+  let remembered = '';
+  try {
+    remembered = localStorage.getItem(USER_KEY) || '';
+  } catch {
+    /* storage disabled */
+  }
+  el.userName.value = state.user || remembered;
   el.userName.focus();
   el.userName.select();
 }
@@ -548,6 +564,7 @@ async function onContinue(event) {
 
 async function switchUser() {
   await hangUp();
+  el.toasts.replaceChildren();
   showWelcome();
 }
 

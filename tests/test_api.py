@@ -1,0 +1,156 @@
+"""The JSON API: who is talking, per-user isolation, and bad input answered with a 4xx."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from assistant.server.app import create_app
+from assistant.store.repository import ConversationRepository, NoteRepository, UserRepository
+
+
+@pytest.fixture
+async def api(settings, db):
+    app = create_app(settings, db=db, tool_factory=lambda context: [])
+    transport = httpx.ASGITransport(app=app)
+    clients = []
+
+    def client() -> httpx.AsyncClient:
+        c = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
+        clients.append(c)
+        return c
+
+    yield client
+    for c in clients:
+        await c.aclose()
+
+
+async def start(client: httpx.AsyncClient, user: str, conversation_id=None) -> dict:
+    response = await client.post(
+        "/api/session", json={"user": user, "conversation_id": conversation_id, "timezone": "UTC"}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_session_cookie_selects_user_and_conversation(api, db):
+    alice = api()
+    first = await start(alice, "alice")
+    assert first["user"] == "alice"
+    # The conversation exists and belongs to alice.
+    async with db.session() as store:
+        user = await UserRepository(store).get_by_name("alice")
+        conversation = await ConversationRepository(store, user.id).get(first["conversation_id"])
+        await ConversationRepository(store, user.id).append(conversation.id, "user", "hello")
+    await start(alice, "alice")  # a new conversation nobody spoke in yet is not listed
+    listed = (await alice.get("/api/conversations")).json()
+    assert [(c["id"], c["message_count"], c["title"]) for c in listed] == [
+        (first["conversation_id"], 1, "hello")
+    ]
+    resumed = await start(alice, "alice", first["conversation_id"])
+    assert resumed["conversation_id"] == first["conversation_id"]
+    messages = (await alice.get(f"/api/conversations/{first['conversation_id']}/messages")).json()
+    assert [(m["role"], m["content"]) for m in messages] == [("user", "hello")]
+
+
+async def test_cookie_is_http_only(api):
+    alice = api()
+    response = await alice.post("/api/session", json={"user": "alice", "conversation_id": None})
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+async def test_users_cannot_reach_each_other(api, db):
+    alice, bob = api(), api()
+    alice_session = await start(alice, "alice")
+    await start(bob, "bob")
+    async with db.session() as store:
+        alice_id = (await UserRepository(store).get_by_name("alice")).id
+        await NoteRepository(store, alice_id).add("alice's secret note")
+
+    conversation = alice_session["conversation_id"]
+    assert (await bob.get(f"/api/conversations/{conversation}/messages")).status_code == 404
+    selecting = await bob.post(
+        "/api/session", json={"user": "bob", "conversation_id": conversation}
+    )
+    assert selecting.status_code == 404
+    assert (await bob.get("/api/notes")).json() == []
+    assert [n["content"] for n in (await alice.get("/api/notes")).json()] == ["alice's secret note"]
+    assert conversation not in str((await bob.get("/api/conversations")).json())
+
+
+async def test_requests_without_a_session_are_401(api):
+    anonymous = api()
+    for path in ("/api/conversations", "/api/notes", "/api/reminders"):
+        assert (await anonymous.get(path)).status_code == 401
+    offer = await anonymous.post("/api/offer", json={"sdp": "v=0", "type": "offer"})
+    assert offer.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'{"user": ""}',
+        b'{"user": "x", "timezone": "Mars/Olympus"}',
+        b'{"user": 5}',
+        b'{"user": "x", "unexpected": 1}',
+        b"[]",
+    ],
+)
+async def test_bad_session_bodies_get_4xx(api, body):
+    response = await api().post(
+        "/api/session", content=body, headers={"content-type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500, response.text
+
+
+async def test_oversize_body_is_refused(api):
+    response = await api().post(
+        "/api/session",
+        content=b'{"user": "' + b"a" * 400_000 + b'"}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+async def test_sdp_garbage_is_a_400_and_the_server_keeps_serving(api):
+    alice = api()
+    await start(alice, "alice")
+    for sdp in ("garbage", "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "x" * 1000):
+        response = await alice.post("/api/offer", json={"sdp": sdp, "type": "offer"})
+        assert 400 <= response.status_code < 500, response.text
+    assert (
+        await alice.post("/api/offer", json={"sdp": "v=0", "type": "answer"})
+    ).status_code == 422
+    unknown_pc = await alice.patch("/api/offer", json={"pc_id": "nope", "candidates": []})
+    assert unknown_pc.status_code == 404
+    assert (await alice.get("/api/conversations")).status_code == 200
+
+
+async def test_page_and_prebuilt_ui_are_served(api):
+    client = api()
+    page = await client.get("/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert (await client.get("/client/")).status_code == 200
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_access_token_is_checked_on_every_request(settings, db):
+    guarded = settings.model_copy(update={"access_token": SecretStr("s3cret-token")})
+    app = create_app(guarded, db=db, tool_factory=lambda context: [])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as client:
+        assert (await client.get("/")).status_code == 401
+        assert (await client.get("/api/notes")).status_code == 401
+        assert (await client.get("/?token=wrong")).status_code == 401
+        assert (await client.get("/?token=s3cret-token")).status_code == 200
+        # The token is remembered in a cookie for the page's own requests.
+        assert (await client.post("/api/session", json={"user": "a"})).status_code == 200
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as client:
+        headers = {"authorization": "Bearer s3cret-token"}
+        assert (await client.get("/healthz", headers=headers)).status_code == 200

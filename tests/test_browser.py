@@ -1,0 +1,140 @@
+"""End to end in a real browser: Debian's Chromium, a fake microphone, the real server, the fakes.
+
+Speech reaches VAD and STT, the scripted LLM takes a note, the note shows in the page and in the
+database, the fake TTS audio reaches the browser, and a reload + resume carries the history.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from assistant.store.repository import NoteRepository, UserRepository
+from assistant.tools.registry import default_tools
+from tests.live_server import pin_ice_to_loopback, running_server
+from tests.speech import have_speech_tools, speech_wav
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and have_speech_tools()),
+    reason="needs Debian's chromium, espeak-ng and sox (.ci/run installs them)",
+)
+
+
+def chromium_args(wav: Path) -> list[str]:
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}%noloop",
+        "--allow-loopback-in-peer-connection",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+
+
+INBOUND_AUDIO_ENERGY = """async () => {
+  const pc = window.assistantUI.state.session && window.assistantUI.state.session.pc;
+  if (!pc) return 0;
+  let energy = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'audio') energy += r.totalAudioEnergy || 0;
+  });
+  return energy;
+}"""
+
+
+async def test_talk_take_a_note_and_resume_in_chromium(
+    settings, db, fake_groq, fake_cartesia, monkeypatch
+):
+    from playwright.async_api import async_playwright, expect
+
+    pin_ice_to_loopback(monkeypatch)
+    ARTIFACTS.mkdir(exist_ok=True)
+    wav = speech_wav("please take a note buy oat milk", lead_silence=3.0, tail_silence=2.0)
+    fake_groq.transcribe("please take a note: buy oat milk")
+    fake_groq.reply_tool_call("take_note", {"content": "buy oat milk"})
+    fake_groq.reply_text("Done. I noted: buy oat milk.")
+
+    foreign_requests: list[str] = []
+    async with running_server(settings, db, default_tools) as base_url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+
+        async def guard(route):
+            host = urlsplit(route.request.url).hostname
+            if route.request.url.startswith(("data:", "blob:")) or host == "127.0.0.1":
+                await route.continue_()
+            else:
+                foreign_requests.append(route.request.url)
+                await route.abort()
+
+        await context.route("**/*", guard)
+        page = await context.new_page()
+        console_errors: list[str] = []
+        page.on("pageerror", lambda error: console_errors.append(str(error)))
+        try:
+            await page.goto(base_url + "/")
+            await page.get_by_test_id("user-name").fill("alice")
+            await page.get_by_test_id("user-continue").click()
+            await page.get_by_test_id("connect").click()
+            await expect(page.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
+
+            # Speech → VAD → STT → LLM tool call → note in the pane and in the database.
+            await expect(page.get_by_test_id("note-item").first).to_contain_text(
+                "buy oat milk", timeout=30_000
+            )
+            await expect(page.get_by_test_id("transcript-user").first).to_contain_text(
+                "buy oat milk", timeout=10_000
+            )
+            await expect(page.get_by_test_id("transcript-assistant").last).to_contain_text(
+                "I noted", timeout=15_000
+            )
+            await page.wait_for_function(f"({INBOUND_AUDIO_ENERGY})().then(e => e > 0.01)")
+            await page.screenshot(path=ARTIFACTS / "browser-conversation.png", full_page=True)
+
+            async with db.session() as store:
+                alice = await UserRepository(store).get_by_name("alice")
+                notes = await NoteRepository(store, alice.id).recent()
+            assert [n.content for n in notes] == ["buy oat milk"]
+            second_request = fake_groq.chat_requests[1]["messages"]
+            assert any(m["role"] == "tool" and "buy oat milk" in m["content"] for m in second_request)
+
+            # Reload, resume that conversation from the list, speak again.
+            await page.get_by_test_id("disconnect").click()
+            await expect(page.get_by_test_id("status")).to_have_text("idle", timeout=10_000)
+            fake_groq.transcribe("what did I ask you to note")
+            fake_groq.reply_text("You asked me to note: buy oat milk.")
+            await page.reload()
+            if await page.get_by_test_id("user-continue").is_visible():
+                await page.get_by_test_id("user-name").fill("alice")
+                await page.get_by_test_id("user-continue").click()
+            item = page.get_by_test_id("conversation-item").filter(has_text="take a note")
+            await item.get_by_test_id("resume").click()
+            await expect(page.get_by_test_id("transcript-user").first).to_contain_text(
+                "buy oat milk"
+            )
+            await page.get_by_test_id("connect").click()
+            await expect(page.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
+            await fake_groq.wait_for_chat_requests(3, timeout=30)
+            history = str(fake_groq.chat_requests[2]["messages"])
+            assert "please take a note: buy oat milk" in history
+            assert "I noted: buy oat milk" in history
+            await page.screenshot(path=ARTIFACTS / "browser-resumed.png", full_page=True)
+        finally:
+            await browser.close()
+
+    assert foreign_requests == []
+    assert console_errors == []
+    assert fake_groq.protocol_errors == []
