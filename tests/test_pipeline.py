@@ -70,3 +70,21 @@ async def test_another_user_sees_none_of_it(headless, fake_groq):
     with pytest.raises(LookupError):
         async with headless.session(user="bob", conversation_id=alice_conversation):
             pass
+
+
+async def test_default_smart_turn_detection_ends_the_turn(headless, fake_groq):
+    """The shipped default: Silero VAD + pipecat's bundled smart-turn model end the turn."""
+    headless.settings = headless.settings.model_copy(update={"turn_detection": "smart-turn"})
+    fake_groq.reply_text("Smart turn heard you.")
+    stopped_by = []
+    async with headless.session(user="carol") as live:
+
+        @live.session.processors["user"].event_handler("on_user_turn_stopped")
+        async def _stopped(_aggregator, strategy, _message):
+            stopped_by.append(type(strategy).__name__)
+
+        await live.user_says("set a reminder to call mom at nine tomorrow morning")
+        rows = await live.wait_for_messages(lambda rows: len(rows) >= 2, timeout=20)
+    assert [m.role for m in rows] == ["user", "assistant"]
+    assert rows[1].content == "Smart turn heard you."
+    assert stopped_by == ["TurnAnalyzerUserTurnStopStrategy"]

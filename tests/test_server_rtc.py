@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -25,6 +27,16 @@ async def select(http: httpx.AsyncClient, user: str, conversation_id=None) -> st
     )
     response.raise_for_status()
     return response.json()["conversation_id"]
+
+
+async def wait_for_message(http: httpx.AsyncClient, conversation_id: str, text: str) -> None:
+    """Poll the API until `text` is stored (the bot finished saying it)."""
+    for _ in range(300):
+        messages = (await http.get(f"/api/conversations/{conversation_id}/messages")).json()
+        if any(m["content"] == text for m in messages):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{text!r} never stored; have {[m['content'] for m in messages]}")
 
 
 async def test_voice_round_trip_and_resume_over_webrtc(voice_server, fake_groq, fake_cartesia):
@@ -73,3 +85,49 @@ async def test_voice_round_trip_and_resume_over_webrtc(voice_server, fake_groq, 
             assert "my favourite music is jazz" in history
             assert "Jazz it is" in history
     assert fake_groq.protocol_errors == []
+
+
+async def test_two_users_talk_at_once_and_sessions_end_cleanly(
+    voice_server, fake_groq, fake_cartesia
+):
+    def answer(request):
+        said = [m.get("content") or "" for m in request["messages"] if m["role"] == "user"]
+        return f"You said {said[-1]}."
+
+    fake_groq.reply_with(answer, times=2)
+    fake_groq.transcribe("I am alice")
+    fake_groq.transcribe("I am bob")
+    async with voice_server(lambda context: []) as base_url:
+        async with (
+            httpx.AsyncClient(base_url=base_url) as alice_http,
+            httpx.AsyncClient(base_url=base_url) as bob_http,
+        ):
+            alice_conversation = await select(alice_http, "alice")
+            bob_conversation = await select(bob_http, "bob")
+            alice, bob = RTCClient(alice_http), RTCClient(bob_http)
+            try:
+                await alice.connect(speech_wav("I am alice", lead_silence=2.5))
+                await bob.connect(speech_wav("I am bob", lead_silence=4.5))
+                health = (await alice_http.get("/healthz")).json()
+                assert health["voice_sessions"] == 2
+                await wait_for_message(alice_http, alice_conversation, "You said I am alice.")
+                await wait_for_message(bob_http, bob_conversation, "You said I am bob.")
+            finally:
+                await alice.close()
+                await bob.close()
+
+            # Disconnecting ends each bot: nothing left running, everything saved.
+            for _ in range(100):
+                if (await alice_http.get("/healthz")).json()["voice_sessions"] == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await alice_http.get("/healthz")).json()["voice_sessions"] == 0
+
+            alice_said = await alice_http.get(f"/api/conversations/{alice_conversation}/messages")
+            bob_said = await bob_http.get(f"/api/conversations/{bob_conversation}/messages")
+            alice_texts = [m["content"] for m in alice_said.json()]
+            bob_texts = [m["content"] for m in bob_said.json()]
+            # Each heard the answer to their own words, and only that.
+            assert "You said I am alice." in alice_texts and "You said I am bob." in bob_texts
+            assert not any("bob" in (t or "") for t in alice_texts)
+            assert not any("alice" in (t or "") for t in bob_texts)

@@ -213,7 +213,13 @@ async def build_voice_session(
         voice=voice,
         resumed=resumed,
         now=now,
-        processors={"stt": stt, "llm": llm, "tts": tts},
+        processors={
+            "stt": stt,
+            "user": aggregators.user(),
+            "llm": llm,
+            "tts": tts,
+            "assistant": aggregators.assistant(),
+        },
     )
     session_ref.append(session)
     for hook in session_hooks:  # e.g. reminder delivery adds its live task and greeting line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import OrderedDict
 from typing import Annotated, Any
 
 from aiortc.sdp import SessionDescription
@@ -30,6 +31,7 @@ from assistant.tools import ToolFactory
 router = APIRouter(tags=["webrtc"])
 
 MAX_SDP_CHARS = 64_000
+MAX_PENDING_STARTS = 256
 
 
 class OfferBody(BaseModel):
@@ -76,7 +78,7 @@ class VoiceBots:
         )
         self._runs: set[asyncio.Task] = set()
         # `/start` hands the prebuilt UI a session id; its offers then arrive under that id.
-        self.pending_starts: dict[str, WebSession] = {}
+        self.pending_starts: OrderedDict[str, WebSession] = OrderedDict()
 
     @property
     def active(self) -> int:
@@ -186,6 +188,8 @@ async def start(bots: Bots, web: Current) -> dict[str, str]:
     """The prebuilt UI's first call; the id scopes its later offer requests."""
     session_id = str(uuid.uuid4())
     bots.pending_starts[session_id] = web
+    while len(bots.pending_starts) > MAX_PENDING_STARTS:  # abandoned starts must not pile up
+        bots.pending_starts.popitem(last=False)
     return {"sessionId": session_id}
 
 
