@@ -108,8 +108,8 @@ async def test_talk_take_a_note_and_resume_in_chromium(
                 alice = await UserRepository(store).get_by_name("alice")
                 notes = await NoteRepository(store, alice.id).recent()
             assert [n.content for n in notes] == ["buy oat milk"]
-            second_request = fake_groq.chat_requests[1]["messages"]
-            assert any(m["role"] == "tool" and "buy oat milk" in m["content"] for m in second_request)
+            second = fake_groq.chat_requests[1]["messages"]
+            assert any(m["role"] == "tool" and "buy oat milk" in m["content"] for m in second)
 
             # Reload, resume that conversation from the list, speak again.
             await page.get_by_test_id("disconnect").click()

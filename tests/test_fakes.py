@@ -65,12 +65,6 @@ VOICE = "a0e99841-438c-4a64-b679-ae501e7d6091"
 
 
 @pytest.fixture
-async def fake_groq():
-    async with FakeGroq() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def make_client():
     """Build SDK clients that are closed after the test (an open httpx pool warns later)."""
     made = []
@@ -83,12 +77,6 @@ async def make_client():
     yield make
     for client in made:
         await client.close()
-
-
-@pytest.fixture
-async def fake_cartesia():
-    async with FakeCartesia() as fake:
-        yield fake
 
 
 def wav_bytes(seconds: float, rate: int = 16000) -> bytes:
