@@ -12,9 +12,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
+from openai import Timeout
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
-from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    ErrorFrame,
+    InterruptionFrame,
+    StopFrame,
+    TTSSpeakFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+)
+from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -24,6 +35,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
+from pipecat.services.groq.stt import GroqSTTService
 from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.errors import ErrorCategory
@@ -31,7 +43,13 @@ from pipecat.utils.types import NOT_GIVEN
 from pipecat.workers.runner import WorkerRunner
 
 from assistant.config import Settings, TurnDetection
-from assistant.pipeline.llm import AssistantLLM, create_llm, is_tool_use_failed
+from assistant.pipeline.llm import (
+    CONNECT_TIMEOUT_SECS,
+    AssistantLLM,
+    create_llm,
+    is_timeout,
+    is_tool_use_failed,
+)
 from assistant.pipeline.memory import ConversationRecorder, store_appender
 from assistant.pipeline.prompt import system_instruction
 from assistant.pipeline.stt import create_stt
@@ -54,6 +72,7 @@ class SessionSpec:
 
 
 LiveTask = Callable[["VoiceSession"], Awaitable[None]]
+SessionHook = Callable[["VoiceSession"], None]
 
 
 @dataclass
@@ -68,6 +87,7 @@ class VoiceSession:
     voice: VoiceState
     resumed: bool
     now: Callable[[], datetime]
+    db: Database
     processors: dict[str, FrameProcessor] = field(default_factory=dict)
     # Coroutines that run for the session's lifetime (the reminder watcher, for one).
     live_tasks: list[LiveTask] = field(default_factory=list)
@@ -134,7 +154,7 @@ async def build_voice_session(
     transport_input: FrameProcessor | None = None,
     transport_output: FrameProcessor | None = None,
     tool_factory: ToolFactory | None = None,
-    session_hooks: Sequence[Callable[[VoiceSession], None]] = (),
+    session_hooks: Sequence[SessionHook] = (),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     pipeline_params: PipelineParams | None = None,
     idle_timeout_secs: float | None = None,
@@ -149,7 +169,7 @@ async def build_voice_session(
     voice = VoiceState(conversation.emotion, conversation.speed, conversation.volume)
     resumed = bool(history)
 
-    stt = create_stt(settings)
+    stt = _bounded(create_stt(settings), settings.stt_timeout_secs)
     llm = create_llm(
         settings,
         system_instruction(
@@ -183,6 +203,13 @@ async def build_voice_session(
     recorder = ConversationRecorder(store_appender(db, spec.user_id, spec.conversation_id))
     recorder.attach(aggregators.user(), aggregators.assistant())
     _apologize_on_errors(llm, stt)
+    # The repeat is not stored: the reply it repeats already is.
+    voice_drops = VoiceDropWatch(
+        tts,
+        speak=lambda text: session_ref[0].worker.queue_frame(
+            TTSSpeakFrame(text, append_to_context=False)
+        ),
+    )
 
     processors = [
         p
@@ -200,7 +227,7 @@ async def build_voice_session(
     worker = PipelineWorker(
         Pipeline(processors),
         params=pipeline_params or PipelineParams(enable_metrics=True),
-        observers=[recorder.function_call_observer],
+        observers=[recorder.function_call_observer, voice_drops],
         idle_timeout_secs=idle_timeout_secs,
         conversation_id=spec.conversation_id,
     )
@@ -213,6 +240,7 @@ async def build_voice_session(
         voice=voice,
         resumed=resumed,
         now=now,
+        db=db,
         processors={
             "stt": stt,
             "user": aggregators.user(),
@@ -245,12 +273,34 @@ def _user_params(settings: Settings) -> LLMUserAggregatorParams:
     return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=strategies)
 
 
+def _bounded(stt: GroqSTTService, timeout_secs: float) -> GroqSTTService:
+    """Whisper's client waits up to 600 s (and retries twice): bound each attempt, retry once."""
+    client = getattr(stt, "_client", None)
+    if client is not None and hasattr(client, "with_options"):
+        timeout = Timeout(timeout_secs, connect=min(CONNECT_TIMEOUT_SECS, timeout_secs))
+        stt._client = client.with_options(timeout=timeout, max_retries=STT_RETRIES)
+    return stt
+
+
+STT_RETRIES = 1
+
 APOLOGIES = {
     "tool_use_failed": "Sorry, I fumbled that one. Could you say it again?",
+    "timeout": "Sorry, that took me too long. Could you ask me again?",
     ErrorCategory.RATE_LIMIT: "I'm a bit overloaded right now. Give me a moment and ask again.",
     "llm": "Sorry, I lost my train of thought there. Could you say that again?",
     "stt": "Sorry, I didn't catch that. Could you repeat it?",
+    "tts": "Sorry, my voice cut out. Let me say that again.",
 }
+
+
+def llm_apology(error: ErrorFrame) -> str:
+    exception = error.exception
+    if exception is not None and is_tool_use_failed(exception):
+        return APOLOGIES["tool_use_failed"]
+    if exception is not None and is_timeout(exception):
+        return APOLOGIES["timeout"]
+    return APOLOGIES.get(error.category, APOLOGIES["llm"])
 
 
 def _apologize_on_errors(llm: AssistantLLM, stt: FrameProcessor) -> None:
@@ -258,12 +308,56 @@ def _apologize_on_errors(llm: AssistantLLM, stt: FrameProcessor) -> None:
 
     @llm.event_handler("on_error")
     async def _on_llm_error(processor, error: ErrorFrame):
-        if error.exception is not None and is_tool_use_failed(error.exception):
-            text = APOLOGIES["tool_use_failed"]
-        else:
-            text = APOLOGIES.get(error.category, APOLOGIES["llm"])
-        await processor.push_frame(TTSSpeakFrame(text))
+        await processor.push_frame(TTSSpeakFrame(llm_apology(error)))
 
     @stt.event_handler("on_error")
     async def _on_stt_error(processor, error: ErrorFrame):
         await processor.push_frame(TTSSpeakFrame(APOLOGIES["stt"]))
+
+
+class VoiceDropWatch(BaseObserver):
+    """Says again, with an apology, what a dropped Cartesia connection never got to say.
+
+    When the websocket drops mid-reply pipecat reconnects, but the audio context the old
+    connection was speaking just ends: the rest of the reply is never heard, and no error is
+    reported. A context that started (TTSStartedFrame) and has not stopped when the connection
+    goes (outside of the session's own shutdown) is such a context; its text, as sent to
+    Cartesia, is spoken again on the new connection (not stored twice: the reply already is).
+    """
+
+    def __init__(self, tts: FrameProcessor, speak: Callable[[str], Awaitable[None]]):
+        super().__init__()
+        self._tts = tts
+        self._speak = speak
+        self._texts: dict[str, list[str]] = {}  # context id -> text sent to Cartesia
+        self._speaking: dict[str, None] = {}  # started, not stopped, in order
+        self._ending = False
+        tts.add_event_handler("on_tts_request", self._on_tts_request)
+        tts.add_event_handler("on_disconnected", self._on_disconnected)
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        frame = data.frame
+        if isinstance(frame, EndFrame | StopFrame | CancelFrame):
+            self._ending = True
+        if data.source is not self._tts:
+            return
+        if isinstance(frame, TTSStartedFrame) and frame.context_id:
+            self._speaking[frame.context_id] = None
+        elif isinstance(frame, TTSStoppedFrame) and frame.context_id:
+            self._speaking.pop(frame.context_id, None)
+            self._texts.pop(frame.context_id, None)
+        elif isinstance(frame, InterruptionFrame):  # the user cut in: nothing is owed
+            self._speaking.clear()
+            self._texts.clear()
+
+    async def _on_tts_request(self, _tts, context_id: str, text: str) -> None:
+        self._texts.setdefault(context_id, []).append(text)
+
+    async def _on_disconnected(self, _tts) -> None:
+        if self._ending or not self._speaking:
+            return
+        cut = list(self._speaking)
+        self._speaking.clear()
+        owed = " ".join(" ".join(self._texts.pop(c, [])) for c in cut).split()
+        logger.warning(f"the voice connection dropped mid-reply; saying again: {' '.join(owed)}")
+        await self._speak(" ".join([APOLOGIES["tts"], *owed]))

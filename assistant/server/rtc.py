@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from aiortc.sdp import SessionDescription
@@ -23,10 +24,11 @@ from pipecat.workers.runner import WorkerRunner
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.config import Settings
-from assistant.pipeline.builder import SessionSpec, build_voice_session
+from assistant.pipeline.builder import SessionHook, SessionSpec, build_voice_session
 from assistant.server.web_sessions import WebSession, current_session
 from assistant.store.database import Database
 from assistant.tools import ToolFactory
+from assistant.tools.reminders import attach_reminders
 
 router = APIRouter(tags=["webrtc"])
 
@@ -69,10 +71,17 @@ class PatchBody(BaseModel):
 class VoiceBots:
     """Starts one pipeline per WebRTC connection and stops it when the peer goes away."""
 
-    def __init__(self, settings: Settings, db: Database, tool_factory: ToolFactory | None):
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        tool_factory: ToolFactory | None,
+        session_hooks: Sequence[SessionHook] = (attach_reminders,),
+    ):
         self._settings = settings
         self._db = db
         self._tool_factory = tool_factory
+        self._session_hooks = session_hooks
         self._handler = SmallWebRTCRequestHandler(
             ice_servers=[IceServer(urls=url) for url in settings.ice_server_urls] or None
         )
@@ -135,6 +144,7 @@ class VoiceBots:
                 transport_input=transport.input(),
                 transport_output=transport.output(),
                 tool_factory=self._tool_factory,
+                session_hooks=self._session_hooks,
             )
 
             # Greet once the page's RTVI client is ready, so it sees the session message too.

@@ -350,7 +350,7 @@ export class Transcript {
         turns.add(segment.turn);
       }
     }
-    if (this.bot) turns.add(this.bot);
+    // Only a turn that lost unspoken words was interrupted; one already finished was not.
     this._mutate(() => {
       for (const turn of turns) {
         if (turn.row || turn.segments.some((s) => s.spoken)) turn.interrupted = true;
