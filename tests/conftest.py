@@ -9,7 +9,7 @@ from assistant.store.database import Database
 from tests.fakes.cartesia import FakeCartesia
 from tests.fakes.groq import FakeGroq
 from tests.harness import Headless
-from tests.speech import have_speech_tools
+from tests.speech import require_speech_tools
 
 
 @pytest.fixture
@@ -48,6 +48,5 @@ async def db(settings):
 
 @pytest.fixture
 def headless(settings, db, fake_groq) -> Headless:
-    if not have_speech_tools():
-        pytest.skip("espeak-ng and sox are needed for spoken test input (.ci/run installs them)")
+    require_speech_tools()
     return Headless(settings=settings, db=db, fake_groq=fake_groq)

@@ -44,3 +44,17 @@ def rms(pcm: bytes) -> float:
 
     samples = array.array("h", pcm[: len(pcm) - len(pcm) % 2])
     return math.sqrt(sum(s * s for s in samples) / len(samples)) if samples else 0.0
+
+
+def require_speech_tools() -> None:
+    """Skip on a developer machine without espeak-ng/sox; in CI (which installs them) fail."""
+    import os
+
+    import pytest
+
+    if have_speech_tools():
+        return
+    reason = "espeak-ng and sox are needed for spoken test input (.ci/run installs them)"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)

@@ -9,13 +9,12 @@ import pytest
 
 from tests.live_server import pin_ice_to_loopback, running_server
 from tests.rtc_client import RTCClient
-from tests.speech import have_speech_tools, speech_wav
+from tests.speech import require_speech_tools, speech_wav
 
 
 @pytest.fixture
 def voice_server(settings, db, monkeypatch):
-    if not have_speech_tools():
-        pytest.skip("espeak-ng and sox are needed for spoken test input")
+    require_speech_tools()
     pin_ice_to_loopback(monkeypatch)
     return lambda tool_factory=None: running_server(settings, db, tool_factory)
 
