@@ -1,0 +1,241 @@
+"""Notes: take, list, search, append to, edit and delete the user's free-text notes.
+
+The plain functions take ``(db, user_id, ...)`` and return plain dicts; a failure the user can fix
+(an unknown id) raises ``ToolError``, which the adapter turns into ``{"ok": false, "error"}``.
+The ``Tool`` definitions below bind them to the session's user from ``ToolContext``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from loguru import logger
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from assistant.store.database import Database
+from assistant.store.models import Note
+from assistant.store.repository import NoteRepository
+from assistant.tools.base import Tool, ToolContext, ToolError, ok
+
+CONTENT_MAX_CHARS = 4000
+QUERY_MAX_CHARS = 200
+# Lists are read aloud and fill the LLM's context: keep each item short.
+PREVIEW_CHARS = 200
+# SQLite integers are signed 64-bit; a bigger id can't exist, so it is simply "not found".
+_MAX_ID = 2**63 - 1
+
+NOTES_CHANGED = {"type": "notes-changed"}
+
+
+def reject_bool(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1: a boolean id is a mistake, not note 1.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+def storable_text(value: str) -> str:
+    # JSON can carry lone surrogates that SQLite can't store; refuse them up front.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+NoteId = Annotated[
+    int,
+    Field(ge=1, description="The note's id, from a note result."),
+    BeforeValidator(reject_bool),
+]
+NoteText = Annotated[
+    str,
+    Field(min_length=1, max_length=CONTENT_MAX_CHARS),
+    AfterValidator(storable_text),
+]
+
+
+class _Args(BaseModel):
+    # Extra keys are ignored: the user and conversation never come from the LLM.
+    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
+
+
+class TakeNoteArgs(_Args):
+    content: NoteText = Field(description="The note's full text, in the user's words.")
+
+
+class ListNotesArgs(_Args):
+    limit: Annotated[int, BeforeValidator(reject_bool)] = Field(
+        5, ge=1, le=20, description="How many of the most recent notes to return."
+    )
+
+
+class SearchNotesArgs(_Args):
+    query: Annotated[str, AfterValidator(storable_text)] = Field(
+        min_length=1, max_length=QUERY_MAX_CHARS, description="Words to look for in the notes."
+    )
+    limit: Annotated[int, BeforeValidator(reject_bool)] = Field(
+        5, ge=1, le=20, description="The most matches to return, best first."
+    )
+
+
+class AppendToNoteArgs(_Args):
+    note_id: NoteId
+    text: NoteText = Field(description="Text to add to the end of the note, on a new line.")
+
+
+class EditNoteArgs(_Args):
+    note_id: NoteId
+    content: NoteText = Field(description="The note's complete new text (replaces the old one).")
+
+
+class DeleteNoteArgs(_Args):
+    note_id: NoteId
+
+
+def _item(note: Note, limit: int | None = None) -> dict[str, Any]:
+    content = note.content
+    if limit is not None and len(content) > limit:
+        content = content[: limit - 1].rstrip() + "…"
+    return {"id": note.id, "content": content}
+
+
+def _not_found(note_id: int) -> ToolError:
+    return ToolError(f"no note with id {note_id}")
+
+
+async def take_note(db: Database, user_id: int, content: str) -> dict[str, Any]:
+    async with db.session() as session:
+        note = await NoteRepository(session, user_id).add(content)
+    return ok(note=_item(note))
+
+
+async def list_notes(db: Database, user_id: int, limit: int = 5) -> dict[str, Any]:
+    async with db.session() as session:
+        notes = await NoteRepository(session, user_id).recent(limit)
+    return ok(notes=[_item(n, PREVIEW_CHARS) for n in notes], count=len(notes))
+
+
+async def search_notes(db: Database, user_id: int, query: str, limit: int = 5) -> dict[str, Any]:
+    async with db.session() as session:
+        notes = await NoteRepository(session, user_id).search(query, limit)
+    return ok(query=query, notes=[_item(n, PREVIEW_CHARS) for n in notes], count=len(notes))
+
+
+async def append_to_note(db: Database, user_id: int, note_id: int, text: str) -> dict[str, Any]:
+    if note_id > _MAX_ID:
+        raise _not_found(note_id)
+    async with db.session() as session:
+        note = await NoteRepository(session, user_id).append(note_id, text)
+    if note is None:
+        raise _not_found(note_id)
+    return ok(note=_item(note))
+
+
+async def edit_note(db: Database, user_id: int, note_id: int, content: str) -> dict[str, Any]:
+    if note_id > _MAX_ID:
+        raise _not_found(note_id)
+    async with db.session() as session:
+        note = await NoteRepository(session, user_id).update(note_id, content)
+    if note is None:
+        raise _not_found(note_id)
+    return ok(note=_item(note))
+
+
+async def delete_note(db: Database, user_id: int, note_id: int) -> dict[str, Any]:
+    if note_id > _MAX_ID:
+        raise _not_found(note_id)
+    async with db.session() as session:
+        notes = NoteRepository(session, user_id)
+        note = await notes.get(note_id)
+        # The row is read first only to say what was deleted; the delete decides.
+        if note is None or not await notes.delete(note_id):
+            raise _not_found(note_id)
+    return ok(deleted=_item(note, PREVIEW_CHARS))
+
+
+async def notify_safely(context: ToolContext, message: dict[str, Any]) -> None:
+    """Tell the page; a closed page must not turn a saved change into an error result."""
+    try:
+        await context.notify(message)
+    except Exception as problem:
+        logger.warning(f"notify {message.get('type')} failed: {problem}")
+
+
+async def _take(context: ToolContext, args: TakeNoteArgs) -> dict[str, Any]:
+    result = await take_note(context.db, context.user_id, args.content)
+    await notify_safely(context, NOTES_CHANGED)
+    return result
+
+
+async def _list(context: ToolContext, args: ListNotesArgs) -> dict[str, Any]:
+    return await list_notes(context.db, context.user_id, args.limit)
+
+
+async def _search(context: ToolContext, args: SearchNotesArgs) -> dict[str, Any]:
+    return await search_notes(context.db, context.user_id, args.query, args.limit)
+
+
+async def _append(context: ToolContext, args: AppendToNoteArgs) -> dict[str, Any]:
+    result = await append_to_note(context.db, context.user_id, args.note_id, args.text)
+    await notify_safely(context, NOTES_CHANGED)
+    return result
+
+
+async def _edit(context: ToolContext, args: EditNoteArgs) -> dict[str, Any]:
+    result = await edit_note(context.db, context.user_id, args.note_id, args.content)
+    await notify_safely(context, NOTES_CHANGED)
+    return result
+
+
+async def _delete(context: ToolContext, args: DeleteNoteArgs) -> dict[str, Any]:
+    result = await delete_note(context.db, context.user_id, args.note_id)
+    await notify_safely(context, NOTES_CHANGED)
+    return result
+
+
+TAKE_NOTE = Tool(
+    name="take_note",
+    description="Save a new note with what the user asked you to write down.",
+    arguments=TakeNoteArgs,
+    run=_take,
+)
+LIST_NOTES = Tool(
+    name="list_notes",
+    description="The user's most recently changed notes, newest first, with their ids.",
+    arguments=ListNotesArgs,
+    run=_list,
+)
+SEARCH_NOTES = Tool(
+    name="search_notes",
+    description="Find the user's notes by words they contain, best matches first, with ids.",
+    arguments=SearchNotesArgs,
+    run=_search,
+)
+APPEND_TO_NOTE = Tool(
+    name="append_to_note",
+    description="Add text to the end of an existing note. Find its id first if you don't know it.",
+    arguments=AppendToNoteArgs,
+    run=_append,
+)
+EDIT_NOTE = Tool(
+    name="edit_note",
+    description="Replace the whole text of an existing note. Find its id first if unknown.",
+    arguments=EditNoteArgs,
+    run=_edit,
+)
+DELETE_NOTE = Tool(
+    name="delete_note",
+    description="Delete a note for good. Only when the user clearly asked; find its id first.",
+    arguments=DeleteNoteArgs,
+    run=_delete,
+)
+
+NOTE_TOOLS: list[Tool] = [
+    TAKE_NOTE,
+    LIST_NOTES,
+    SEARCH_NOTES,
+    APPEND_TO_NOTE,
+    EDIT_NOTE,
+    DELETE_NOTE,
+]

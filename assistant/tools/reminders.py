@@ -1,0 +1,384 @@
+"""Reminders: set, list and cancel them, and speak them when they come due.
+
+Times are stored in UTC with the user's IANA zone. ``when`` is ISO 8601 (naive = the user's
+local time, an offset is honoured) or the user's own words, resolved by dateparser relative to
+the session's clock. Delivery is claim-then-speak: ``mark_delivered`` is the atomic
+pending→delivered transition, so of two live sessions of one user only one speaks a reminder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
+
+import dateparser
+from dateparser.timezone_parser import pop_tz_offset_from_string
+from loguru import logger
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from assistant.store.database import Database
+from assistant.store.models import Reminder, ReminderStatus
+from assistant.store.repository import NotFoundError, ReminderRepository
+from assistant.tools.base import Tool, ToolContext, ToolError, ok
+from assistant.tools.notes import notify_safely, reject_bool, storable_text
+
+if TYPE_CHECKING:
+    from assistant.pipeline.builder import VoiceSession
+
+TEXT_MAX_CHARS = 500
+WHEN_MAX_CHARS = 100
+# A time this little in the past is "now" (the LLM rounding to the minute, a slow turn); it is
+# stored as now so it is still delivered. Anything older is a mistake to report.
+PAST_GRACE = timedelta(seconds=90)
+# dateparser happily returns year 9999; nobody means that.
+MAX_AHEAD = timedelta(days=5 * 366)
+# Missed reminders are read out in the greeting: name a few, count the rest.
+MISSED_NAMED = 5
+_MAX_ID = 2**63 - 1
+
+REMINDERS_CHANGED = {"type": "reminders-changed"}
+
+# dateparser reads a lone number as a day of the month ("at 9" → the 9th), and doesn't know
+# "o'clock": make those hours explicit before handing the words over.
+_BARE_HOUR = re.compile(
+    r"\b(at|by|around)\s+(\d{1,2})\b(?![:.]\d)(?!\s*(?:[ap]\.?m\b|o'?\s*clock|h\b))", re.I
+)
+_OCLOCK = re.compile(r"\b(\d{1,2})\s*o'?\s*clock\b", re.I)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # A naive clock value is taken as UTC (what ToolContext.now promises anyway).
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _parse_words(when: str, zone: ZoneInfo, now: datetime) -> datetime | None:
+    text = _OCLOCK.sub(r"\1:00", when)
+    text = _BARE_HOUR.sub(r"\1 \2:00", text)
+    settings: dict[str, Any] = {
+        "PREFER_DATES_FROM": "future",
+        # The base is the user's wall clock. TIMEZONE is deliberately UTC (a zero offset), not
+        # the user's zone: dateparser 1.5 does "in 20 minutes" in the base's wall clock but
+        # compares a bare time ("9am") against the base shifted by TIMEZONE's offset, which
+        # puts "9am" on the wrong day east or west of UTC. The zone is attached below.
+        "RELATIVE_BASE": now.astimezone(zone).replace(tzinfo=None),
+        "TIMEZONE": "UTC",
+        "RETURN_AS_TIMEZONE_AWARE": True,
+    }
+    try:
+        parsed = dateparser.parse(text, languages=["en"], settings=settings)
+    except Exception:  # dateparser has overflow and regex edge cases on odd input
+        logger.opt(exception=True).debug(f"dateparser failed on {when!r}")
+        return None
+    if parsed is None:
+        return None
+    if pop_tz_offset_from_string(text)[1] is not None:
+        return parsed  # a zone was named ("9am EST"): dateparser converted it to UTC already
+    return parsed.replace(tzinfo=zone)  # the user's wall-clock time
+
+
+def resolve_when(when: str, timezone: str, now: datetime) -> datetime:
+    """The UTC instant ``when`` means for a user in ``timezone`` at ``now``.
+
+    Raises ``ToolError`` when it can't be understood, is in the past (beyond a small grace,
+    within which it becomes ``now``) or is absurdly far ahead.
+    """
+    zone = ZoneInfo(timezone)
+    now = _as_utc(now)
+    text = when.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = _parse_words(text, zone, now)
+        if moment is None:
+            raise ToolError(
+                f"couldn't understand the time {when!r}; give an ISO 8601 local time like "
+                f"{(now + timedelta(hours=1)).astimezone(zone):%Y-%m-%dT%H:%M} "
+                "or words like 'in 20 minutes' or 'tomorrow at 9am'"
+            ) from None
+    else:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone)
+    moment = moment.astimezone(UTC)
+    if moment < now - PAST_GRACE:
+        local = moment.astimezone(zone)
+        raise ToolError(
+            f"{when!r} means {describe_time(moment, timezone, now)} "
+            f"({local.isoformat(timespec='minutes')}), which is in the past; it is now "
+            f"{now.astimezone(zone).isoformat(timespec='minutes')}"
+        )
+    if moment > now + MAX_AHEAD:
+        raise ToolError(f"{when!r} is more than five years ahead; pick a nearer time")
+    return max(moment, now)
+
+
+def describe_time(moment: datetime, timezone: str, now: datetime) -> str:
+    """Speakable local time: 'today at 9:05', 'tomorrow at 21:00', 'Friday 21 March at 9:00'."""
+    zone = ZoneInfo(timezone)
+    local = moment.astimezone(zone)
+    days = (local.date() - _as_utc(now).astimezone(zone).date()).days
+    clock = f"{local.hour}:{local.minute:02d}"
+    if days == 0:
+        return f"today at {clock}"
+    if days == 1:
+        return f"tomorrow at {clock}"
+    if days == -1:
+        return f"yesterday at {clock}"
+    year = "" if local.year == _as_utc(now).astimezone(zone).year else f" {local.year}"
+    return f"{local:%A} {local.day} {local:%B}{year} at {clock}"
+
+
+def _item(reminder: Reminder, now: datetime) -> dict[str, Any]:
+    local = reminder.due_at.astimezone(ZoneInfo(reminder.timezone))
+    return {
+        "id": reminder.id,
+        "text": reminder.text,
+        "due": describe_time(reminder.due_at, reminder.timezone, now),
+        "due_local": local.isoformat(timespec="minutes"),
+    }
+
+
+# --------------------------------------------------------------------------- plain functions
+
+
+async def set_reminder(
+    db: Database,
+    user_id: int,
+    text: str,
+    when: str,
+    *,
+    timezone: str,
+    now: datetime,
+    conversation_id: str | None = None,
+) -> dict[str, Any]:
+    due_at = resolve_when(when, timezone, now)
+    async with db.session() as session:
+        reminders = ReminderRepository(session, user_id)
+        try:
+            reminder = await reminders.add(text, due_at, timezone, conversation_id)
+        except NotFoundError:
+            # The conversation was deleted mid-session; the reminder outlives it anyway.
+            reminder = await reminders.add(text, due_at, timezone)
+    return ok(reminder=_item(reminder, now))
+
+
+async def list_reminders(
+    db: Database, user_id: int, *, now: datetime, limit: int = 10
+) -> dict[str, Any]:
+    async with db.session() as session:
+        reminders = await ReminderRepository(session, user_id).upcoming(limit)
+    return ok(reminders=[_item(r, now) for r in reminders], count=len(reminders))
+
+
+async def cancel_reminder(
+    db: Database, user_id: int, reminder_id: int, *, now: datetime
+) -> dict[str, Any]:
+    missing = ToolError(f"no reminder with id {reminder_id}")
+    if reminder_id > _MAX_ID:
+        raise missing
+    async with db.session() as session:
+        reminders = ReminderRepository(session, user_id)
+        reminder = await reminders.get(reminder_id)
+        if reminder is None:
+            raise missing
+        if reminder.status is ReminderStatus.DELIVERED:
+            raise ToolError(f"reminder {reminder_id} already went off")
+        if reminder.status is ReminderStatus.CANCELLED:
+            raise ToolError(f"reminder {reminder_id} was already cancelled")
+        if not await reminders.cancel(reminder_id):
+            raise ToolError(f"reminder {reminder_id} went off just now")  # lost the race
+    return ok(cancelled=_item(reminder, now))
+
+
+# --------------------------------------------------------------------------- tools
+
+
+class _Args(BaseModel):
+    # Extra keys are ignored: the user and conversation never come from the LLM.
+    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
+
+
+class SetReminderArgs(_Args):
+    text: Annotated[str, AfterValidator(storable_text)] = Field(
+        min_length=1,
+        max_length=TEXT_MAX_CHARS,
+        description="What to remind the user of, as it should be said then ('call mom').",
+    )
+    when: Annotated[str, AfterValidator(storable_text)] = Field(
+        min_length=1,
+        max_length=WHEN_MAX_CHARS,
+        description=(
+            "When: an ISO 8601 local time in the user's time zone (2025-03-15T09:00), "
+            "or the user's own words ('in 20 minutes', 'tomorrow at 9am')."
+        ),
+    )
+
+
+class ListRemindersArgs(_Args):
+    limit: Annotated[int, BeforeValidator(reject_bool)] = Field(
+        10, ge=1, le=20, description="How many upcoming reminders to return, soonest first."
+    )
+
+
+class CancelReminderArgs(_Args):
+    reminder_id: Annotated[int, BeforeValidator(reject_bool)] = Field(
+        ge=1, description="The reminder's id, from a reminder result."
+    )
+
+
+async def _set(context: ToolContext, args: SetReminderArgs) -> dict[str, Any]:
+    result = await set_reminder(
+        context.db,
+        context.user_id,
+        args.text,
+        args.when,
+        timezone=context.timezone,
+        now=context.now(),
+        conversation_id=context.conversation_id,
+    )
+    await notify_safely(context, REMINDERS_CHANGED)
+    return result
+
+
+async def _list(context: ToolContext, args: ListRemindersArgs) -> dict[str, Any]:
+    return await list_reminders(context.db, context.user_id, now=context.now(), limit=args.limit)
+
+
+async def _cancel(context: ToolContext, args: CancelReminderArgs) -> dict[str, Any]:
+    result = await cancel_reminder(context.db, context.user_id, args.reminder_id, now=context.now())
+    await notify_safely(context, REMINDERS_CHANGED)
+    return result
+
+
+SET_REMINDER = Tool(
+    name="set_reminder",
+    description="Remind the user of something at a time; you will say it aloud when it's due.",
+    arguments=SetReminderArgs,
+    run=_set,
+)
+LIST_REMINDERS = Tool(
+    name="list_reminders",
+    description="The user's upcoming reminders, soonest first, with their ids.",
+    arguments=ListRemindersArgs,
+    run=_list,
+)
+CANCEL_REMINDER = Tool(
+    name="cancel_reminder",
+    description="Cancel an upcoming reminder. Find its id with list_reminders first.",
+    arguments=CancelReminderArgs,
+    run=_cancel,
+)
+
+REMINDER_TOOLS: list[Tool] = [SET_REMINDER, LIST_REMINDERS, CANCEL_REMINDER]
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    text: str
+    due_at: datetime
+    timezone: str
+
+
+async def _claim_due(
+    db: Database,
+    user_id: int,
+    now: datetime,
+    keep: Callable[[Reminder], bool],
+) -> list[_Claimed]:
+    """Mark due reminders delivered; only those whose transition succeeded are ours to say."""
+    claimed = []
+    async with db.session() as session:
+        reminders = ReminderRepository(session, user_id)
+        # A generous limit: old missed ones (the greeting's) mustn't crowd out new ones.
+        for reminder in await reminders.due(now, limit=1000):
+            if keep(reminder) and await reminders.mark_delivered(reminder.id, now):
+                claimed.append(_Claimed(reminder.text, reminder.due_at, reminder.timezone))
+    return claimed
+
+
+async def _safe_notify(session: VoiceSession, message: dict[str, Any]) -> None:
+    try:
+        await session.notify(message)
+    except Exception as problem:
+        logger.warning(f"notify {message.get('type')} failed: {problem}")
+
+
+async def deliver_due_reminders(
+    session: VoiceSession,
+    *,
+    poll_secs: float = 1.0,
+    since: datetime | None = None,
+) -> None:
+    """Live task: speak each reminder as it comes due, for as long as the session runs.
+
+    Only reminders due at or after ``since`` (default: when this starts) are its job; older
+    ones came due while the user was away and belong to the greeting.
+    """
+    since = _as_utc(since or session.now())
+    user_id = session.spec.user_id
+    while True:
+        try:
+            due = await _claim_due(
+                session.db, user_id, _as_utc(session.now()), lambda r: r.due_at >= since
+            )
+        except Exception:  # a locked or vanished database must not end the session
+            logger.exception("checking for due reminders failed; retrying")
+            due = []
+        for reminder in due:
+            # Each one on its own: a failure to speak one mustn't drop the others claimed.
+            try:
+                await session.say(f"Reminder: {reminder.text}")
+            except Exception:
+                logger.exception(f"couldn't speak the reminder {reminder.text!r}")
+            await _safe_notify(
+                session,
+                {
+                    "type": "reminder-due",
+                    "text": reminder.text,
+                    "due_at": reminder.due_at.isoformat(),
+                },
+            )
+            await _safe_notify(session, REMINDERS_CHANGED)
+        await asyncio.sleep(poll_secs)
+
+
+async def missed_reminders_line(
+    session: VoiceSession, *, before: datetime | None = None
+) -> str | None:
+    """Greeting extra: claim what came due before the session (default: before now) and say it."""
+    now = _as_utc(session.now())
+    cutoff = _as_utc(before) if before is not None else now
+    missed = await _claim_due(session.db, session.spec.user_id, now, lambda r: r.due_at < cutoff)
+    if not missed:
+        return None
+    await _safe_notify(session, REMINDERS_CHANGED)
+    items = [
+        f"{r.text.rstrip(' .!?;')}, {describe_time(r.due_at, r.timezone, now)}"
+        for r in missed[:MISSED_NAMED]
+    ]
+    if len(missed) > MISSED_NAMED:
+        items.append(f"and {len(missed) - MISSED_NAMED} more")
+    count = "a reminder" if len(missed) == 1 else f"{len(missed)} reminders"
+    return f"While you were away, {count} came due: {'; '.join(items)}."
+
+
+def attach_reminders(session: VoiceSession, poll_secs: float = 1.0) -> None:
+    """Session hook: live delivery plus the greeting line, split at one shared instant so a
+    reminder is either the greeting's or the live task's, never neither."""
+    started = _as_utc(session.now())
+
+    async def deliver(live: VoiceSession) -> None:
+        await deliver_due_reminders(live, poll_secs=poll_secs, since=started)
+
+    async def missed(live: VoiceSession) -> str | None:
+        return await missed_reminders_line(live, before=started)
+
+    session.live_tasks.append(deliver)
+    session.greeting_extras.append(missed)
