@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from loguru import logger
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
@@ -29,6 +29,12 @@ PushFrame = Callable[[Frame], Awaitable[None]]
 
 async def _ignore(_message: dict[str, Any]) -> None:
     return None
+
+
+class Notifies(Protocol):
+    """Anything that can tell the page something (a ToolContext, a VoiceSession)."""
+
+    notify: Notify
 
 
 @dataclass
@@ -119,6 +125,30 @@ def _with_push(context: ToolContext, params: FunctionCallParams) -> ToolContext:
         notify=context.notify,
         push_frame=push_frame,
     )
+
+
+def reject_bool(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1: a boolean id is a mistake, not note 1.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+def storable_text(value: str) -> str:
+    # JSON can carry lone surrogates that SQLite can't store; refuse them up front.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+async def notify_safely(target: Notifies, message: dict[str, Any]) -> None:
+    """Tell the page; a closed page must not turn a saved change into an error result."""
+    try:
+        await target.notify(message)
+    except Exception as problem:
+        logger.warning(f"notify {message.get('type')} failed: {problem}")
 
 
 def function_schemas(tools: Sequence[Tool], context: ToolContext) -> list[FunctionSchema]:

@@ -22,8 +22,7 @@ from assistant.pipeline.tts import (
 )
 from assistant.store.database import Database
 from assistant.store.repository import ConversationRepository
-from assistant.tools.base import Tool, ToolContext, ToolError, ok
-from assistant.tools.notes import notify_safely, reject_bool
+from assistant.tools.base import Tool, ToolContext, ToolError, notify_safely, ok, reject_bool
 
 # Words people (and models) use for an emotion Cartesia names differently. Only obvious ones:
 # anything else gets an error listing close matches, and the LLM picks again.

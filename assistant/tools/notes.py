@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from loguru import logger
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from assistant.store.database import Database
 from assistant.store.models import Note
 from assistant.store.repository import NoteRepository
-from assistant.tools.base import Tool, ToolContext, ToolError, ok
+from assistant.tools.base import (
+    Tool,
+    ToolContext,
+    ToolError,
+    notify_safely,
+    ok,
+    reject_bool,
+    storable_text,
+)
 
 CONTENT_MAX_CHARS = 4000
 QUERY_MAX_CHARS = 200
@@ -25,22 +32,6 @@ PREVIEW_CHARS = 200
 _MAX_ID = 2**63 - 1
 
 NOTES_CHANGED = {"type": "notes-changed"}
-
-
-def reject_bool(value: Any) -> Any:
-    # pydantic's lax mode reads true as 1: a boolean id is a mistake, not note 1.
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not a boolean")
-    return value
-
-
-def storable_text(value: str) -> str:
-    # JSON can carry lone surrogates that SQLite can't store; refuse them up front.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
 
 
 NoteId = Annotated[
@@ -152,14 +143,6 @@ async def delete_note(db: Database, user_id: int, note_id: int) -> dict[str, Any
         if note is None or not await notes.delete(note_id):
             raise _not_found(note_id)
     return ok(deleted=_item(note, PREVIEW_CHARS))
-
-
-async def notify_safely(context: ToolContext, message: dict[str, Any]) -> None:
-    """Tell the page; a closed page must not turn a saved change into an error result."""
-    try:
-        await context.notify(message)
-    except Exception as problem:
-        logger.warning(f"notify {message.get('type')} failed: {problem}")
 
 
 async def _take(context: ToolContext, args: TakeNoteArgs) -> dict[str, Any]:

@@ -24,8 +24,15 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from assistant.store.database import Database
 from assistant.store.models import Reminder, ReminderStatus
 from assistant.store.repository import NotFoundError, ReminderRepository
-from assistant.tools.base import Tool, ToolContext, ToolError, ok
-from assistant.tools.notes import notify_safely, reject_bool, storable_text
+from assistant.tools.base import (
+    Tool,
+    ToolContext,
+    ToolError,
+    notify_safely,
+    ok,
+    reject_bool,
+    storable_text,
+)
 
 if TYPE_CHECKING:
     from assistant.pipeline.builder import VoiceSession
@@ -303,13 +310,6 @@ async def _claim_due(
     return claimed
 
 
-async def _safe_notify(session: VoiceSession, message: dict[str, Any]) -> None:
-    try:
-        await session.notify(message)
-    except Exception as problem:
-        logger.warning(f"notify {message.get('type')} failed: {problem}")
-
-
 async def deliver_due_reminders(
     session: VoiceSession,
     *,
@@ -337,7 +337,7 @@ async def deliver_due_reminders(
                 await session.say(f"Reminder: {reminder.text}")
             except Exception:
                 logger.exception(f"couldn't speak the reminder {reminder.text!r}")
-            await _safe_notify(
+            await notify_safely(
                 session,
                 {
                     "type": "reminder-due",
@@ -345,7 +345,7 @@ async def deliver_due_reminders(
                     "due_at": reminder.due_at.isoformat(),
                 },
             )
-            await _safe_notify(session, REMINDERS_CHANGED)
+            await notify_safely(session, REMINDERS_CHANGED)
         await asyncio.sleep(poll_secs)
 
 
@@ -358,7 +358,7 @@ async def missed_reminders_line(
     missed = await _claim_due(session.db, session.spec.user_id, now, lambda r: r.due_at < cutoff)
     if not missed:
         return None
-    await _safe_notify(session, REMINDERS_CHANGED)
+    await notify_safely(session, REMINDERS_CHANGED)
     items = [
         f"{r.text.rstrip(' .!?;')}, {describe_time(r.due_at, r.timezone, now)}"
         for r in missed[:MISSED_NAMED]
