@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from assistant.server.app import create_app
@@ -154,3 +158,69 @@ async def test_access_token_is_checked_on_every_request(settings, db):
     ) as client:
         headers = {"authorization": "Bearer s3cret-token"}
         assert (await client.get("/healthz", headers=headers)).status_code == 200
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "user": JSON | st.text(max_size=80),
+        "conversation_id": JSON,
+        "timezone": JSON | st.sampled_from(["UTC", "Europe/Paris", "Nowhere/Land", ""]),
+        "sdp": JSON | st.text(max_size=200),
+        "type": JSON | st.sampled_from(["offer", "answer"]),
+        "pc_id": JSON,
+        "candidates": JSON,
+    },
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    route=st.sampled_from(
+        [
+            ("POST", "/api/session"),
+            ("POST", "/api/offer"),
+            ("PATCH", "/api/offer"),
+            ("POST", "/start"),
+            ("POST", "/sessions/nope/api/offer"),
+            ("GET", "/api/conversations/nope/messages"),
+            ("GET", "/api/nothing-here"),
+        ]
+    ),
+    body=FIELDS | JSON,
+    raw=st.booleans(),
+)
+async def test_fuzzed_requests_get_4xx_never_5xx(api_app, route, body, raw):
+    method, path = route
+    client, alice = api_app
+    content = json.dumps(body).encode()[:-1] if raw else json.dumps(body).encode()
+    response = await client.request(
+        method, path, content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code < 500, (path, body, response.text)
+    # The server keeps serving a signed-in user.
+    assert (await alice.get("/api/conversations")).status_code == 200
+
+
+@pytest.fixture
+async def api_app(settings, db):
+    app = create_app(settings, db=db, tool_factory=lambda context: [])
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as alice,
+    ):
+        await start(client, "fuzzer")
+        await start(alice, "alice")
+        yield client, alice
