@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     # Silence that ends a turn when TURN_DETECTION=silence.
     turn_silence_secs: Annotated[float, Field(gt=0.0, le=5.0)] = 0.6
 
+    # The longest the language model may stay silent (before answering, or between two streamed
+    # chunks) before the turn is given up with a short apology. Groq normally answers in < 1 s.
+    llm_timeout_secs: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
+    # The longest one transcription attempt may take (it is retried once) before the user is
+    # asked to say it again. Groq transcribes a few seconds of speech in well under a second.
+    stt_timeout_secs: Annotated[float, Field(gt=0.0, le=600.0)] = 5.0
+
     # How much history (in estimated tokens) is sent to the LLM when a conversation resumes.
     context_token_budget: Annotated[int, Field(ge=256, le=120_000)] = 6000
 

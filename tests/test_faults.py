@@ -1,0 +1,217 @@
+"""Faults: when Groq or Cartesia fail mid-conversation the session stays up, the user hears a short
+apology, the next turn works, and nothing already said is lost.
+
+Each test resumes a conversation that already holds an exchange, breaks one turn, then checks the
+next turn is answered, spoken and stored, and that the model's next request still carries
+everything said before (the failed turn's words included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+
+import pytest
+from pipecat.utils.errors import ErrorCategory
+
+from assistant.pipeline.builder import APOLOGIES, STT_RETRIES
+from assistant.store.repository import ConversationRepository
+from tests.fakes.groq import TextReply
+from tests.harness import CHUNK_SECS, LiveSession
+from tests.speech import SAMPLE_RATE, speech_wav
+
+EARLIER = [
+    ("user", "my favourite colour is green"),
+    ("assistant", "Green it is, I'll remember that."),
+]
+FAILED_TURN = "which colour"
+NEXT_TURN = "once more"
+NEXT_REPLY = "Your favourite colour is green."
+
+
+async def say(live: LiveSession, text: str, transcript: str | None = None) -> None:
+    """Speak `text` into the session in real time, with just enough silence to end the turn.
+
+    Unlike `LiveSession.user_says` it queues no transcript unless given one, so a test can
+    script the STT itself.
+    """
+    from pipecat.frames.frames import InputAudioRawFrame
+
+    if transcript is not None:
+        live.fake_groq.transcribe(transcript)
+    with wave.open(str(speech_wav(text, lead_silence=0.1, tail_silence=0.45)), "rb") as wav:
+        pcm = wav.readframes(wav.getnframes())
+    step = int(SAMPLE_RATE * CHUNK_SECS) * 2
+    for start in range(0, len(pcm), step):
+        await live.session.worker.queue_frame(
+            InputAudioRawFrame(pcm[start : start + step], sample_rate=SAMPLE_RATE, num_channels=1)
+        )
+        await asyncio.sleep(CHUNK_SECS)
+
+
+def spoken(fake_cartesia) -> str:
+    """Everything sent to Cartesia to be said."""
+    return " ".join(r.get("transcript", "") for r in fake_cartesia.requests)
+
+
+async def hears(fake_cartesia, words: str, timeout: float = 10.0) -> None:
+    await fake_cartesia.wait_for(lambda: words in spoken(fake_cartesia), timeout=timeout)
+
+
+async def seeded_conversation(headless, user: str = "alice") -> str:
+    """A conversation that already holds an exchange."""
+    spec = await headless.open_conversation(user)
+    async with headless.db.session() as store:
+        repo = ConversationRepository(store, spec.user_id)
+        for role, content in EARLIER:
+            await repo.append(spec.conversation_id, role, content)
+    return spec.conversation_id
+
+
+async def next_turn_works(live: LiveSession, fake_groq, fake_cartesia) -> list[tuple[str, str]]:
+    """The turn after the fault is answered, spoken and stored; returns the stored messages."""
+    assert live.task is not None and not live.task.done(), "the session ended"
+    fake_groq.reply_text(NEXT_REPLY)
+    await say(live, NEXT_TURN, transcript=NEXT_TURN)
+    rows = await live.wait_for_messages(lambda rows: any(m.content == NEXT_REPLY for m in rows))
+    await hears(fake_cartesia, NEXT_REPLY)
+    assert not live.task.done(), "the session ended"
+    return [(m.role.value, m.content) for m in rows]
+
+
+def last_request_history(fake_groq) -> list[tuple[str, str]]:
+    messages = fake_groq.chat_requests[-1]["messages"]
+    return [(m["role"], m.get("content")) for m in messages if m["role"] != "system"]
+
+
+@pytest.mark.parametrize(
+    ("status", "apology"),
+    [(429, APOLOGIES[ErrorCategory.RATE_LIMIT]), (500, APOLOGIES["llm"])],
+    ids=["429", "500"],
+)
+async def test_llm_http_error(headless, fake_groq, fake_cartesia, status, apology):
+    conversation_id = await seeded_conversation(headless)
+    fake_groq.reply_error(status, times=3)  # the SDK's two retries fail too
+    async with headless.session(conversation_id=conversation_id) as live:
+        await say(live, FAILED_TURN, transcript=FAILED_TURN)
+        await hears(fake_cartesia, apology)
+        assert live.session.llm.is_usable
+        rows = await next_turn_works(live, fake_groq, fake_cartesia)
+    assert rows == [
+        *EARLIER,
+        ("user", FAILED_TURN),
+        ("assistant", apology),
+        ("user", NEXT_TURN),
+        ("assistant", NEXT_REPLY),
+    ]
+    assert last_request_history(fake_groq) == rows[:-1]
+    assert live.session.llm.is_usable
+    assert fake_groq.protocol_errors == []
+
+
+@pytest.mark.parametrize("stall", ["before-headers", "mid-stream"])
+async def test_llm_stall_is_bounded(headless, fake_groq, fake_cartesia, stall):
+    """Groq accepts the request and then goes quiet: the turn ends after LLM_TIMEOUT_SECS."""
+    headless.settings = headless.settings.model_copy(update={"llm_timeout_secs": 1.0})
+    conversation_id = await seeded_conversation(headless)
+    if stall == "before-headers":
+        fake_groq.reply_delay(30, "Too late.")
+    else:  # the stream opens, then nothing more comes
+        fake_groq.reply(TextReply("Too late.", chunk_delay=30))
+    async with headless.session(conversation_id=conversation_id) as live:
+        loop = asyncio.get_running_loop()
+        await say(live, FAILED_TURN, transcript=FAILED_TURN)
+        said_at = loop.time()
+        await hears(fake_cartesia, APOLOGIES["timeout"], timeout=5)
+        waited = loop.time() - said_at
+        assert live.session.llm.is_usable
+        rows = await next_turn_works(live, fake_groq, fake_cartesia)
+    assert waited < 3  # the turn's end (~0.5 s) + the 1 s bound, not the 30 s stall
+    assert rows == [
+        *EARLIER,
+        ("user", FAILED_TURN),
+        ("assistant", APOLOGIES["timeout"]),
+        ("user", NEXT_TURN),
+        ("assistant", NEXT_REPLY),
+    ]
+    assert "Too late." not in spoken(fake_cartesia)
+    # One request per turn: no retry of the stalled request took the next turn's reply.
+    assert len(fake_groq.chat_requests) == 2
+    assert last_request_history(fake_groq) == rows[:-1]
+
+
+async def test_stt_failure_and_stall(headless, fake_groq, fake_cartesia):
+    """Whisper answers 500, then hangs: each time the user hears they weren't understood."""
+    headless.settings = headless.settings.model_copy(update={"stt_timeout_secs": 0.5})
+    conversation_id = await seeded_conversation(headless)
+    attempts = STT_RETRIES + 1
+    async with headless.session(conversation_id=conversation_id) as live:
+        fake_groq.transcribe_error(500, times=attempts)
+        await say(live, FAILED_TURN)
+        await hears(fake_cartesia, APOLOGIES["stt"])
+        fake_groq.transcribe(FAILED_TURN, delay=30, times=attempts)
+        await say(live, FAILED_TURN)
+        await fake_cartesia.wait_for(
+            lambda: spoken(fake_cartesia).count(APOLOGIES["stt"]) == 2, timeout=5
+        )
+        assert live.session.processors["stt"].is_usable
+        rows = await next_turn_works(live, fake_groq, fake_cartesia)
+    # Nothing was understood, so nothing of those turns can be stored; the rest is all there.
+    assert rows == [
+        *EARLIER,
+        ("assistant", APOLOGIES["stt"]),
+        ("assistant", APOLOGIES["stt"]),
+        ("user", NEXT_TURN),
+        ("assistant", NEXT_REPLY),
+    ]
+    assert len(fake_groq.transcription_requests) == 2 * attempts + 1
+    assert len(fake_groq.chat_requests) == 1
+    assert last_request_history(fake_groq)[:2] == EARLIER
+
+
+async def test_tool_use_failed(headless, fake_groq, fake_cartesia):
+    """Groq's 400 for a malformed tool call is the model's slip, not a broken service."""
+    conversation_id = await seeded_conversation(headless)
+    fake_groq.reply_tool_use_failed()
+    async with headless.session(conversation_id=conversation_id) as live:
+        await say(live, FAILED_TURN, transcript=FAILED_TURN)
+        await hears(fake_cartesia, APOLOGIES["tool_use_failed"])
+        assert live.session.llm.is_usable
+        rows = await next_turn_works(live, fake_groq, fake_cartesia)
+    assert rows == [
+        *EARLIER,
+        ("user", FAILED_TURN),
+        ("assistant", APOLOGIES["tool_use_failed"]),
+        ("user", NEXT_TURN),
+        ("assistant", NEXT_REPLY),
+    ]
+    assert last_request_history(fake_groq) == rows[:-1]
+    assert live.session.llm.is_usable
+
+
+async def test_cartesia_drop_mid_utterance(headless, fake_groq, fake_cartesia):
+    """The TTS websocket dies two audio chunks into the reply: pipecat reconnects, and the
+    reply is said again, after an apology, on the new connection."""
+    conversation_id = await seeded_conversation(headless)
+    reply = "Your favourite colour is green. Green like fresh grass in spring."
+    fake_groq.reply_text(reply)
+    fake_cartesia.fail_next("drop", after_chunks=2)
+    async with headless.session(conversation_id=conversation_id) as live:
+        await say(live, FAILED_TURN, transcript=FAILED_TURN)
+        await fake_cartesia.wait_for_connections(2, timeout=10)
+        await hears(fake_cartesia, APOLOGIES["tts"])
+        again = next(c for c in fake_cartesia.contexts.values() if APOLOGIES["tts"] in c.text)
+        assert again.connection == 1
+        assert " ".join(again.text.split()) == f"{APOLOGIES['tts']} {reply}"
+        await fake_cartesia.wait_for_done(again.context_id)  # all of it synthesized this time
+        assert len(again.words) == len(again.text.split())
+        rows = await next_turn_works(live, fake_groq, fake_cartesia)
+    # Stored once, as the model said it: the repeat is not a new message.
+    assert rows == [
+        *EARLIER,
+        ("user", FAILED_TURN),
+        ("assistant", reply),
+        ("user", NEXT_TURN),
+        ("assistant", NEXT_REPLY),
+    ]
+    assert fake_cartesia.protocol_errors == []
