@@ -26,7 +26,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 
 from assistant.store.database import Database
-from assistant.store.repository import ConversationRepository
+from assistant.store.repository import ConversationRepository, NotFoundError
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class MessageRecord:
 
 
 AppendMessage = Callable[[MessageRecord], Awaitable[None]]
+# The conversation was deleted while the session ran, or the record itself is invalid.
+PERMANENT_ERRORS = (NotFoundError, ValueError)
 MessageListener = Callable[[MessageRecord], Awaitable[None]]
 
 _SETTLED = {
@@ -72,8 +74,9 @@ class ConversationRecorder:
     """Turns pipecat's conversation events into ordered, durable message records.
 
     Event handlers only enqueue (pipecat runs each handler as its own task, so doing the write
-    there could reorder messages); one writer task commits them in order. A failed write is
-    retried rather than dropped, and never raises into the pipeline.
+    there could reorder messages); one writer task commits them in order. A failed write (a
+    locked or full database) is retried rather than dropped, and never raises into the
+    pipeline; only a record that can never be saved (its conversation was deleted) is skipped.
     """
 
     def __init__(self, append: AppendMessage, *, retry_delay: float = 0.2):
@@ -161,21 +164,29 @@ class ConversationRecorder:
     async def _write_forever(self) -> None:
         while True:
             record = await self._queue.get()
-            attempt = 0
-            while True:
-                try:
-                    await self._append(record)
-                    break
-                except Exception as error:  # a full disk or a locked file must not end the call
-                    attempt += 1
-                    logger.warning(f"saving a {record.role} message failed ({error}); retrying")
-                    await asyncio.sleep(min(self._retry_delay * attempt, 2.0))
+            saved = await self._save(record)
             self._queue.task_done()
+            if not saved:
+                continue
             for listener in self._listeners:
                 try:
                     await listener(record)
                 except Exception as error:
                     logger.warning(f"message listener failed: {error}")
+
+    async def _save(self, record: MessageRecord) -> bool:
+        attempt = 0
+        while True:
+            try:
+                await self._append(record)
+                return True
+            except PERMANENT_ERRORS as error:  # retrying can't help: say so, keep the rest going
+                logger.error(f"a {record.role} message cannot be saved ({error}); skipping it")
+                return False
+            except Exception as error:  # a full disk or a locked file must not end the call
+                attempt += 1
+                logger.warning(f"saving a {record.role} message failed ({error}); retrying")
+                await asyncio.sleep(min(self._retry_delay * attempt, 2.0))
 
 
 def _tool_result_text(event: FunctionCallEvent) -> str:
