@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import functools
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,13 @@ CHUNK_SECS = 0.02
 CHUNK_BYTES = int(SAMPLE_RATE * CHUNK_SECS) * 2
 UTTERANCE = "what is on my list today"
 REPLY = "Sure. You have two meetings today, one at ten and one at three. Anything else?"
+STORE_ABLATIONS = {
+    "ours-nostore": "none",
+    "ours-minimal": "none",
+    "ours-threadstore": "thread",
+    "ours-nohold": "nohold",
+}
+VARIANTS = ["ours", "bare", *STORE_ABLATIONS, "ours-notools", "ours-nohooks"]
 
 
 # --------------------------------------------------------------------------- probes
@@ -269,25 +277,10 @@ async def _discard(_record) -> None:
     return None
 
 
-def deferred_appender(db, user_id: int, conversation_id: str, delay_secs: float = 0.3):
-    """Ablation: the app's own appender, each write started `delay_secs` later (out of the
-    turn-end → first-audio window; order is kept, the writer is sequential)."""
-    from assistant.pipeline.memory import store_appender
-
-    append_now = store_appender(db, user_id, conversation_id)
-
-    async def append(record) -> None:
-        await asyncio.sleep(delay_secs)
-        await append_now(record)
-
-    return append
-
-
 def threaded_appender(db, user_id: int, conversation_id: str):
-    """Ablation: the same rows written by a sync engine in a worker thread, Core statements only.
-
-    A sketch of the proposed fix (see bench/README.md): the event loop only hands the record
-    over, instead of running SQLAlchemy's ORM and four aiosqlite round trips itself.
+    """Ablation: the same rows written by a sync engine in a worker thread, Core statements only
+    (the recorder still holds them until the bot speaks): the event loop only hands the record
+    over, instead of running SQLAlchemy's ORM and aiosqlite round trips itself.
     """
     from sqlalchemy import create_engine, event, func, insert, select, update
 
@@ -345,7 +338,8 @@ async def start_ours(
     store: str = "app",
 ) -> Live:
     """Our session. Ablations only: `store="none"` swaps the recorder's SQLite writes for a
-    no-op, `store="thread"` for `threaded_appender`."""
+    no-op, `store="thread"` for `threaded_appender`; `store="nohold"` has the recorder write
+    at once instead of holding writes until the bot speaks."""
     from assistant.pipeline import builder
     from assistant.store.repository import ConversationRepository, UserRepository
 
@@ -354,13 +348,13 @@ async def start_ours(
         conversation = await ConversationRepository(session_store, user.id).create()
     spec = builder.SessionSpec(user.id, user.name, conversation.id, user.timezone)
     capture = Capture()
-    real_appender = builder.store_appender
+    real_appender, real_recorder = builder.store_appender, builder.ConversationRecorder
     if store == "none":
         builder.store_appender = lambda *_args: _discard
     elif store == "thread":
         builder.store_appender = threaded_appender
-    elif store == "deferred":
-        builder.store_appender = deferred_appender
+    elif store == "nohold":
+        builder.ConversationRecorder = functools.partial(real_recorder, max_hold_secs=0)
     try:
         session = await builder.build_voice_session(
             settings,
@@ -371,7 +365,7 @@ async def start_ours(
             session_hooks=hooks,
         )
     finally:
-        builder.store_appender = real_appender
+        builder.store_appender, builder.ConversationRecorder = real_appender, real_recorder
     clock = TurnClock(session.processors["user"], session.processors["llm"], capture)
     session.worker.add_observer(clock)
     task = asyncio.create_task(session.run(), name=name)
@@ -520,12 +514,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     None if name in ("ours-notools", "ours-minimal") else tool_factory,
                     [] if name in ("ours-nohooks", "ours-minimal") else hooks,
                     name=name,
-                    store={"ours-nostore": "none", "ours-minimal": "none"}.get(
-                        name,
-                        {"ours-threadstore": "thread", "ours-deferstore": "deferred"}.get(
-                            name, "app"
-                        ),
-                    ),
+                    store=STORE_ABLATIONS.get(name, "app"),
                 )
         started = time.perf_counter()
         try:
@@ -688,7 +677,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["ours", "bare"],
         help="comma-separated, interleaved: ours, bare and the ablations ours-nostore"
         " (recorder writes nothing), ours-threadstore (recorder writes from a worker thread),"
-        " ours-deferstore (each write starts 0.3 s later),"
+        " ours-nohold (recorder writes at the end of the turn, not when the bot speaks),"
         " ours-notools, ours-nohooks, ours-minimal (no store, tools or hooks)",
     )
     parser.add_argument(
@@ -696,7 +685,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=NAME,
         help="write bench/results/<this>.json (default: %(default)s)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown or not {"ours", "bare"} <= set(args.variants):
+        parser.error(f"--variants needs ours and bare, from {', '.join(VARIANTS)}")
+    return args
 
 
 async def amain(argv: list[str] | None = None) -> dict[str, Any]:

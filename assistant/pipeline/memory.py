@@ -7,12 +7,16 @@ context is rewritten in place (tool results start as "IN_PROGRESS" and are repla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
+from pipecat.frames.frames import BotStartedSpeakingFrame, TTSAudioRawFrame
+from pipecat.observers.base_observer import FramePushed
 from pipecat.observers.function_call_observer import (
     FunctionCallEvent,
     FunctionCallEventKind,
@@ -41,6 +45,8 @@ class MessageRecord:
 
 
 AppendMessage = Callable[[MessageRecord], Awaitable[None]]
+# The longest a record waits for the bot to start speaking: the most a crash can lose.
+MAX_HOLD_SECS = 0.5
 # The conversation was deleted while the session ran, or the record itself is invalid.
 PERMANENT_ERRORS = (NotFoundError, ValueError)
 MessageListener = Callable[[MessageRecord], Awaitable[None]]
@@ -77,18 +83,31 @@ class ConversationRecorder:
     there could reorder messages); one writer task commits them in order. A failed write (a
     locked or full database) is retried rather than dropped, and never raises into the
     pipeline; only a record that can never be saved (its conversation was deleted) is skipped.
+
+    Writes are held while a response is being produced, from the end of the user's turn until
+    the bot's first audio: a write costs ~2 ms of CPU on the event loop that is also running
+    the LLM request and the TTS stream, so writing the user's message right away delays the
+    answer. No record waits more than `max_hold_secs`; `flush` and `close` write at once.
     """
 
-    def __init__(self, append: AppendMessage, *, retry_delay: float = 0.2):
+    def __init__(
+        self,
+        append: AppendMessage,
+        *,
+        retry_delay: float = 0.2,
+        max_hold_secs: float = MAX_HOLD_SECS,
+    ):
         self._append = append
         self._retry_delay = retry_delay
-        self._queue: asyncio.Queue[MessageRecord] = asyncio.Queue()
+        self._max_hold_secs = max_hold_secs
+        self._queue: asyncio.Queue[tuple[MessageRecord, float]] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._listeners: list[MessageListener] = []
         self._call_arguments: dict[str, tuple[str, Any]] = {}
-        self.function_call_observer = FunctionCallObserver(
-            include_arguments=True, include_results=True
-        )
+        self._hold_until = 0.0  # time.monotonic(); no hold once it has passed
+        self._released = asyncio.Event()  # wakes a held writer early
+        # The builder registers this with the pipeline; it also tells us when the bot speaks.
+        self.function_call_observer = _RecorderObserver(self)
         self.function_call_observer.add_event_handler(
             "on_function_call_event", self._on_function_call_event
         )
@@ -109,6 +128,7 @@ class ConversationRecorder:
         """Wait for pending writes (bounded), then stop the writer."""
         if self._writer is None:
             return
+        self.release()
         try:
             await asyncio.wait_for(self._queue.join(), drain_secs)
         except TimeoutError:
@@ -118,12 +138,24 @@ class ConversationRecorder:
         self._writer = None
 
     async def flush(self) -> None:
+        self.release()
         await self._queue.join()
 
     def record(self, record: MessageRecord) -> None:
-        self._queue.put_nowait(record)
+        self._queue.put_nowait((record, time.monotonic()))
+
+    def hold(self) -> None:
+        """A response is being produced: keep writes off the event loop until the bot speaks."""
+        self._hold_until = time.monotonic() + self._max_hold_secs
+        self._released.clear()
+
+    def release(self) -> None:
+        """The bot speaks (or we are flushing): write what is held, and everything after it."""
+        self._hold_until = 0.0
+        self._released.set()
 
     async def _on_user_message(self, _aggregator, message: UserTurnMessageAddedMessage) -> None:
+        self.hold()  # the context frame that starts the LLM was pushed just before this event
         self.record(MessageRecord(role="user", content=message.content))
 
     async def _on_assistant_message(self, _aggregator, message: AssistantTurnStoppedMessage):
@@ -163,7 +195,8 @@ class ConversationRecorder:
 
     async def _write_forever(self) -> None:
         while True:
-            record = await self._queue.get()
+            record, recorded_at = await self._queue.get()
+            await self._wait_while_held(recorded_at)
             saved = await self._save(record)
             self._queue.task_done()
             if not saved:
@@ -173,6 +206,14 @@ class ConversationRecorder:
                     await listener(record)
                 except Exception as error:
                     logger.warning(f"message listener failed: {error}")
+
+    async def _wait_while_held(self, recorded_at: float) -> None:
+        # The end of the hold, but never later than max_hold_secs after this record came in.
+        delay = min(self._hold_until, recorded_at + self._max_hold_secs) - time.monotonic()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._released.wait()
 
     async def _save(self, record: MessageRecord) -> bool:
         attempt = 0
@@ -187,6 +228,25 @@ class ConversationRecorder:
                 attempt += 1
                 logger.warning(f"saving a {record.role} message failed ({error}); retrying")
                 await asyncio.sleep(min(self._retry_delay * attempt, 2.0))
+
+
+class _RecorderObserver(FunctionCallObserver):
+    """Reports function calls, and releases the recorder's held writes when the bot speaks.
+
+    The TTS's first audio frame is the earliest sign, and the only one without an output
+    transport (headless tests, benchmarks); a transport's `BotStartedSpeakingFrame` follows it.
+    Observers run from their own queue after the push, so this never delays the audio.
+    """
+
+    def __init__(self, recorder: ConversationRecorder):
+        super().__init__(include_arguments=True, include_results=True)
+        self._recorder = recorder
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        if isinstance(data.frame, TTSAudioRawFrame | BotStartedSpeakingFrame):
+            self._recorder.release()
+        else:
+            await super().on_push_frame(data)
 
 
 def _tool_result_text(event: FunctionCallEvent) -> str:

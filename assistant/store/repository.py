@@ -226,11 +226,35 @@ class ConversationRepository(_UserScoped):
         tool_call_id: str | None = None,
         interrupted: bool = False,
     ) -> Message:
-        """Store one message with the next seq, and commit. Raises ``NotFoundError``."""
+        """Store one message with the next seq, and commit. Raises ``NotFoundError`` (after
+        rolling the session back).
+
+        Three statements (UPDATE, INSERT, COMMIT) and no SELECT: the voice pipeline calls this
+        for every message, on the event loop that also streams the bot's audio.
+        """
         role = Role(role)
-        conversation = await self.require(conversation_id)
+        now = utcnow()
+        values: dict[str, Any] = {"updated_at": now}
+        if role is Role.USER and content and content.strip():
+            # In SQL so the first committed user message wins even under concurrent appends.
+            values["title"] = func.coalesce(Conversation.title, make_title(content))
+        # The UPDATE goes first and is scoped by user, so it is also the existence check (no
+        # row back: missing or someone else's), and it takes SQLite's write lock before the
+        # INSERT reads max(seq).
+        touch = (
+            sql_update(Conversation)
+            .where(Conversation.id == conversation_id, Conversation.user_id == self._user_id)
+            .values(values)
+            .returning(Conversation.title, Conversation.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+        touched = (await self._session.execute(touch)).one_or_none()
+        if touched is None:
+            await self._session.rollback()  # release the write lock the UPDATE took
+            raise NotFoundError(f"conversation {conversation_id!r} not found")
         message = await self._insert(
             conversation_id,
+            created_at=now,
             kind=MessageKind.MESSAGE,
             role=role,
             content=content,
@@ -238,22 +262,14 @@ class ConversationRepository(_UserScoped):
             tool_call_id=tool_call_id,
             interrupted=interrupted,
         )
-        values: dict[str, Any] = {"updated_at": message.created_at}
-        if role is Role.USER and content and content.strip():
-            # In SQL so the first committed user message wins even under concurrent appends.
-            values["title"] = func.coalesce(Conversation.title, make_title(content))
-        stmt = (
-            sql_update(Conversation)
-            .where(Conversation.id == conversation_id)
-            .values(values)
-            .returning(Conversation.title, Conversation.updated_at)
-            .execution_options(synchronize_session=False)
-        )
-        title, updated_at = (await self._session.execute(stmt)).one()
         await self._session.commit()
-        # Keep the caller's Conversation object truthful without another SELECT.
-        set_committed_value(conversation, "title", title)
-        set_committed_value(conversation, "updated_at", updated_at)
+        # Keep a Conversation object the caller holds in this session truthful, without a SELECT.
+        held = self._session.identity_map.get(
+            self._session.identity_key(Conversation, conversation_id)
+        )
+        if held is not None:
+            set_committed_value(held, "title", touched.title)
+            set_committed_value(held, "updated_at", touched.updated_at)
         return message
 
     async def append_summary(self, conversation_id: str, content: str, until_seq: int) -> Message:
@@ -314,7 +330,9 @@ class ConversationRepository(_UserScoped):
             raise NotFoundError(f"conversation {conversation_id!r} not found")
         return conversation
 
-    async def _insert(self, conversation_id: str, **values: Any) -> Message:
+    async def _insert(
+        self, conversation_id: str, created_at: datetime | None = None, **values: Any
+    ) -> Message:
         # seq = max + 1 computed inside the INSERT: SQLite takes the write lock before the
         # statement reads, so concurrent appends serialize instead of colliding on the
         # UNIQUE(conversation_id, seq) index. max() on that index is a single seek.
@@ -325,7 +343,12 @@ class ConversationRepository(_UserScoped):
         )
         stmt = (
             insert(Message)
-            .values(conversation_id=conversation_id, seq=next_seq, created_at=utcnow(), **values)
+            .values(
+                conversation_id=conversation_id,
+                seq=next_seq,
+                created_at=created_at or utcnow(),
+                **values,
+            )
             .returning(Message)
         )
         message = await self._session.scalar(stmt)

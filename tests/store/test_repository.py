@@ -256,6 +256,50 @@ async def test_append_to_missing_conversation_raises(db: Database, alice: int) -
             await ConversationRepository(session, alice).append("nope", "user", "hi")
 
 
+async def test_append_to_another_users_conversation_changes_nothing(
+    db: Database, alice: int, bob: int
+) -> None:
+    async with db.session() as session:
+        conv = await ConversationRepository(session, alice).create()
+    async with db.session() as bobs_session:
+        with pytest.raises(NotFoundError):
+            await ConversationRepository(bobs_session, bob).append(conv.id, "user", "injected")
+        # Bob's session is still open: the failed append must not keep SQLite's write lock
+        # (alice would wait for busy_timeout, then fail with "database is locked").
+        async with db.session() as session:
+            convs = ConversationRepository(session, alice)
+            untouched = await convs.get(conv.id)
+            assert (untouched.title, untouched.updated_at) == (None, conv.updated_at)
+            await asyncio.wait_for(convs.append(conv.id, "user", "mine"), 4)
+    async with db.session() as session:
+        convs = ConversationRepository(session, alice)
+        assert [(m.seq, m.content) for m in await convs.messages(conv.id)] == [(1, "mine")]
+        assert (await convs.get(conv.id)).title == "mine"
+
+
+async def test_append_is_two_statements_and_no_select(db: Database, alice: int) -> None:
+    """The recorder calls this for every message, on the loop that streams the bot's audio."""
+    async with db.session() as session:
+        conv = await ConversationRepository(session, alice).create()
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.session() as session:
+            message = await ConversationRepository(session, alice).append(conv.id, "user", "hi")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+    assert statements == ["UPDATE", "INSERT"]  # then COMMIT
+    assert message.seq == 1
+    async with db.session() as session:
+        stored = await ConversationRepository(session, alice).get(conv.id)
+    assert stored.updated_at == message.created_at and stored.title == "hi"
+
+
 async def test_concurrent_appends_get_consecutive_seqs(db: Database, alice: int) -> None:
     async with db.session() as session:
         conv = await ConversationRepository(session, alice).create()
