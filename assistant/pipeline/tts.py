@@ -3,11 +3,10 @@
 from dataclasses import dataclass
 
 from pipecat.frames.frames import TTSUpdateSettingsFrame
-from pipecat.services.cartesia.tts import CartesiaEmotion, CartesiaTTSService, GenerationConfig
+from pipecat.services.cartesia.tts import CartesiaTTSService, GenerationConfig
 
 from assistant.config import Settings, secret_value
 
-EMOTIONS: frozenset[str] = frozenset(emotion.value for emotion in CartesiaEmotion)
 SPEED_RANGE = (0.6, 1.5)
 VOLUME_RANGE = (0.5, 2.0)
 

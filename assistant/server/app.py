@@ -1,12 +1,18 @@
 """The web server: our page at /, the JSON API, WebRTC signalling, and the prebuilt UI at /client.
 
 Thin by design: routes validate and delegate to the store and to `VoiceBots`.
+
+Quick to start: importing this module leaves out the voice stack (pipecat, aiortc; see rtc.py)
+and alembic (see `Database.upgrade_if_behind`); the app warms the voice stack in the background
+once it has started.
 """
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
@@ -18,10 +24,20 @@ from assistant.server.rtc import VoiceBots
 from assistant.server.security import AccessToken, BodySizeLimit
 from assistant.server.web_sessions import WebSessions
 from assistant.store.database import Database
-from assistant.tools import ToolFactory
+
+if TYPE_CHECKING:
+    from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+
+    from assistant.tools import ToolFactory
+    from assistant.tools.base import ToolContext
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 256 * 1024
+# When to start importing the voice stack (~1-2 s of CPU, in a worker thread but holding the
+# GIL most of that time) after start-up: late enough not to slow uvicorn's first answers, early
+# enough to be done before anyone has opened the page and connected. An earlier offer starts
+# the import itself (`VoiceBots.ready`).
+WARM_UP_DELAY_SECS = 0.5
 
 
 def create_app(
@@ -32,14 +48,14 @@ def create_app(
 ) -> FastAPI:
     database = db or Database(settings.database_url)
     if tool_factory is None:
-        from assistant.tools.registry import default_tools
-
-        tool_factory = default_tools
+        tool_factory = _default_tools
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await database.upgrade()
+        await database.upgrade_if_behind()
+        warm_up = asyncio.get_running_loop().call_later(WARM_UP_DELAY_SECS, app.state.bots.warm_up)
         yield
+        warm_up.cancel()
         await app.state.bots.shutdown()
         await database.dispose()
 
@@ -67,6 +83,13 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/client", _prebuilt_ui(), name="client")
     return app
+
+
+def _default_tools(context: ToolContext) -> list[FunctionSchema]:
+    # The registry imports pipecat: resolved per session, after `VoiceBots.warm_up` loaded it.
+    from assistant.tools.registry import default_tools
+
+    return default_tools(context)
 
 
 def _prebuilt_ui() -> StaticFiles:

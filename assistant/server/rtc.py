@@ -1,34 +1,61 @@
-"""WebRTC signalling (ours and the prebuilt UI's) and the voice bots it starts."""
+"""WebRTC signalling (ours and the prebuilt UI's) and the voice bots it starts.
+
+The voice stack (pipecat, aiortc, and openai through the pipeline builder) takes ~2 s to
+import, more than everything else the server needs. So this module does not import it: the
+request bodies and routes are defined without it, `VoiceBots.warm_up` imports it in a worker
+thread once the app has started, and the routes that need it await `VoiceBots.ready()`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from aiortc.sdp import SessionDescription
 from fastapi import APIRouter, Depends, HTTPException, Request
 from loguru import logger
-from pipecat.transports.base_transport import TransportParams
-from pipecat.transports.smallwebrtc.connection import IceServer, SmallWebRTCConnection
-from pipecat.transports.smallwebrtc.request_handler import (
-    IceCandidate,
-    SmallWebRTCPatchRequest,
-    SmallWebRTCRequest,
-    SmallWebRTCRequestHandler,
-)
-from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
-from pipecat.workers.runner import WorkerRunner
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.config import Settings
-from assistant.pipeline.builder import SessionHook, SessionSpec, build_voice_session
 from assistant.server.web_sessions import WebSession, current_session
 from assistant.store.database import Database
-from assistant.tools import ToolFactory
-from assistant.tools.reminders import attach_reminders
+
+if TYPE_CHECKING:
+    from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+    from pipecat.transports.smallwebrtc.request_handler import SmallWebRTCRequestHandler
+
+    from assistant.pipeline.builder import SessionHook, VoiceSession
+    from assistant.tools import ToolFactory
+
+_voice_stack_lock = threading.Lock()
+
+
+def import_voice_stack() -> None:
+    """Import every module a voice session uses. Blocking; a no-op once done.
+
+    One thread at a time: two threads importing the same package concurrently can deadlock
+    on the per-module import locks, so a caller that comes during the warm-up waits for it.
+    """
+    with _voice_stack_lock:
+        import aiortc.sdp  # noqa: F401
+        import pipecat.transports.smallwebrtc.request_handler  # noqa: F401
+        import pipecat.transports.smallwebrtc.transport  # noqa: F401
+        import pipecat.workers.runner  # noqa: F401
+
+        import assistant.pipeline.builder  # noqa: F401
+        import assistant.tools.registry  # noqa: F401  (the app's default tools)
+        import assistant.tools.reminders  # noqa: F401
+
+
+def attach_reminders(session: VoiceSession) -> None:
+    """Reminder delivery for a session (`assistant.tools.reminders`, imported on first use)."""
+    from assistant.tools.reminders import attach_reminders as attach
+
+    attach(session)
+
 
 router = APIRouter(tags=["webrtc"])
 
@@ -48,6 +75,9 @@ class OfferBody(BaseModel):
     @classmethod
     def _has_audio(cls, sdp: str) -> str:
         # aiortc answers almost any text; a voice session needs a real offer with audio.
+        import_voice_stack()  # done already when coming through the routes (`ReadyBots`)
+        from aiortc.sdp import SessionDescription
+
         try:
             description = SessionDescription.parse(sdp)
         except Exception:
@@ -82,9 +112,8 @@ class VoiceBots:
         self._db = db
         self._tool_factory = tool_factory
         self._session_hooks = session_hooks
-        self._handler = SmallWebRTCRequestHandler(
-            ice_servers=[IceServer(urls=url) for url in settings.ice_server_urls] or None
-        )
+        self._warming: asyncio.Future[None] | None = None
+        self._handler: SmallWebRTCRequestHandler | None = None  # made by `ready()`
         self._runs: set[asyncio.Task] = set()
         # `/start` hands the prebuilt UI a session id; its offers then arrive under that id.
         self.pending_starts: OrderedDict[str, WebSession] = OrderedDict()
@@ -93,7 +122,29 @@ class VoiceBots:
     def active(self) -> int:
         return len(self._runs)
 
+    def warm_up(self) -> None:
+        """Start importing the voice stack in a worker thread (the app does it on start)."""
+        if self._warming is None:
+            self._warming = asyncio.get_running_loop().run_in_executor(None, import_voice_stack)
+            self._warming.add_done_callback(_log_failed_warm_up)
+
+    async def ready(self) -> SmallWebRTCRequestHandler:
+        """Wait, without blocking the event loop, until the voice stack is imported."""
+        self.warm_up()
+        await asyncio.shield(self._warming)  # one caller's cancellation must not cancel it
+        if self._handler is None:
+            from pipecat.transports.smallwebrtc.connection import IceServer
+            from pipecat.transports.smallwebrtc.request_handler import SmallWebRTCRequestHandler
+
+            self._handler = SmallWebRTCRequestHandler(
+                ice_servers=[IceServer(urls=url) for url in self._settings.ice_server_urls] or None
+            )
+        return self._handler
+
     async def offer(self, body: OfferBody, web: WebSession) -> dict[str, Any]:
+        handler = await self.ready()
+        from pipecat.transports.smallwebrtc.request_handler import SmallWebRTCRequest
+
         request = SmallWebRTCRequest(
             sdp=body.sdp, type=body.type, pc_id=body.pc_id, restart_pc=body.restart_pc
         )
@@ -104,7 +155,7 @@ class VoiceBots:
             task.add_done_callback(self._runs.discard)
 
         try:
-            answer = await self._handler.handle_web_request(request, on_connection)
+            answer = await handler.handle_web_request(request, on_connection)
         except HTTPException:
             raise
         except Exception as error:  # aiortc raises ValueError & co. on SDP it can't parse
@@ -114,18 +165,31 @@ class VoiceBots:
         return answer
 
     async def patch(self, body: PatchBody) -> None:
+        handler = await self.ready()
+        from pipecat.transports.smallwebrtc.request_handler import (
+            IceCandidate,
+            SmallWebRTCPatchRequest,
+        )
+
         request = SmallWebRTCPatchRequest(
             pc_id=body.pc_id,
             candidates=[IceCandidate(**c.model_dump()) for c in body.candidates],
         )
         try:
-            await self._handler.handle_patch_request(request)
+            await handler.handle_patch_request(request)
         except HTTPException:
             raise
         except Exception as error:
             raise HTTPException(400, f"Invalid ICE candidate: {error}") from None
 
     async def _run(self, connection: SmallWebRTCConnection, web: WebSession) -> None:
+        # Imported by `ready()` before the offer that got here.
+        from pipecat.transports.base_transport import TransportParams
+        from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
+        from pipecat.workers.runner import WorkerRunner
+
+        from assistant.pipeline.builder import SessionSpec, build_voice_session
+
         spec = SessionSpec(
             user_id=web.user_id,
             user_name=web.user_name,
@@ -170,19 +234,34 @@ class VoiceBots:
         for task in list(self._runs):
             task.cancel()
         await asyncio.gather(*self._runs, return_exceptions=True)
-        await self._handler.close()
+        if self._handler is not None:
+            await self._handler.close()
+
+
+def _log_failed_warm_up(warming: asyncio.Future[None]) -> None:
+    if not warming.cancelled() and warming.exception() is not None:
+        logger.opt(exception=warming.exception()).error("importing the voice stack failed")
 
 
 def get_bots(request: Request) -> VoiceBots:
     return request.app.state.bots
 
 
+async def get_ready_bots(request: Request) -> VoiceBots:
+    # A dependency runs before the body is validated, so `OfferBody`'s SDP check finds aiortc
+    # imported instead of importing it on the event loop.
+    bots = get_bots(request)
+    await bots.ready()
+    return bots
+
+
 Bots = Annotated[VoiceBots, Depends(get_bots)]
+ReadyBots = Annotated[VoiceBots, Depends(get_ready_bots)]
 Current = Annotated[WebSession, Depends(current_session)]
 
 
 @router.post("/api/offer")
-async def offer(body: OfferBody, bots: Bots, web: Current) -> dict[str, Any]:
+async def offer(body: OfferBody, bots: ReadyBots, web: Current) -> dict[str, Any]:
     """SDP offer → answer; starts the voice session for the cookie's user and conversation."""
     return await bots.offer(body, web)
 
@@ -211,7 +290,7 @@ def _started(bots: VoiceBots, session_id: str, web: WebSession) -> WebSession:
 
 
 @router.post("/sessions/{session_id}/api/offer")
-async def session_offer(session_id: str, body: OfferBody, bots: Bots, web: Current):
+async def session_offer(session_id: str, body: OfferBody, bots: ReadyBots, web: Current):
     return await bots.offer(body, _started(bots, session_id, web))
 
 

@@ -1,14 +1,20 @@
-"""Engine/session wiring and programmatic alembic migrations."""
+"""Engine/session wiring and programmatic alembic migrations.
 
+alembic (~0.4 s to import, with mako) is imported only when a migration actually runs: on a
+normal start the database is already at head, which `Database.upgrade_if_behind` checks by
+reading the revision ids from the migration scripts and the ``alembic_version`` table.
+"""
+
+from __future__ import annotations
+
+import ast
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,6 +23,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 # Top-level migrations/ lives next to the package in the source tree; resolve it from here so
 # upgrades work from any working directory.
@@ -57,11 +66,68 @@ def alembic_config(url: str | URL | None = None, migrations_dir: Path = MIGRATIO
     No ini file on purpose: alembic would otherwise call ``logging.fileConfig`` and reset the
     application's logging.
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     if url is not None:
         config.attributes["url"] = url
     return config
+
+
+# The files alembic loads as revision scripts (alembic.script.base._only_source_rev_file).
+_REVISION_FILE = re.compile(r"(?!\.#|__init__)(.*\.py)$")
+
+
+def script_heads(migrations_dir: Path = MIGRATIONS_DIR) -> set[str] | None:
+    """The head revision ids of ``migrations_dir/versions``, without importing alembic.
+
+    Reads the literal ``revision`` / ``down_revision`` assignments of each script (as alembic
+    writes them); a head is a revision no other script revises. Returns None when a script
+    doesn't fit that simple shape, so callers fall back to asking alembic itself (its answer
+    and this one are compared in tests/test_startup.py).
+    """
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    versions = migrations_dir / "versions"
+    if not versions.is_dir():
+        return None
+    for path in versions.iterdir():
+        if not path.is_file() or not _REVISION_FILE.match(path.name):
+            continue
+        values: dict[str, Any] = {}
+        try:
+            for node in ast.parse(path.read_bytes(), filename=str(path)).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                    target, value = node.targets[0], node.value
+                elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                    target, value = node.target, node.value
+                else:
+                    continue
+                if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                    values[target.id] = ast.literal_eval(value)
+        except (SyntaxError, ValueError, TypeError, OSError):
+            return None
+        revision, down = values.get("revision"), values.get("down_revision", ...)
+        if not isinstance(revision, str) or revision in revisions or down is ...:
+            return None
+        revisions.add(revision)
+        if isinstance(down, str):
+            revised.add(down)
+        elif isinstance(down, (tuple, list)) and all(isinstance(d, str) for d in down):
+            revised.update(down)
+        elif down is not None:
+            return None
+    heads = revisions - revised
+    return heads or None
+
+
+def _stamped_revisions(sync_conn: Connection) -> set[str]:
+    """The revisions recorded in ``alembic_version`` (empty for a new database)."""
+    if not inspect(sync_conn).has_table("alembic_version"):
+        return set()
+    rows = sync_conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+    return {version for (version,) in rows}
 
 
 class Database:
@@ -94,12 +160,32 @@ class Database:
 
     async def upgrade(self, revision: str = "head") -> None:
         """Run ``alembic upgrade`` on this database. Safe to call inside a running loop."""
+        from alembic import command
+
         await self._run_alembic(command.upgrade, revision)
 
+    async def upgrade_if_behind(self) -> bool:
+        """Upgrade to head unless the database is already there; True if alembic ran.
+
+        The server calls this on every start. Being at head is the common case, and checking
+        it costs one small query instead of importing alembic and loading every script.
+        """
+        heads = script_heads(self.migrations_dir)
+        if heads is not None:
+            async with self.engine.connect() as conn:
+                if await conn.run_sync(_stamped_revisions) == heads:
+                    return False
+        await self.upgrade()
+        return True
+
     async def downgrade(self, revision: str) -> None:
+        from alembic import command
+
         await self._run_alembic(command.downgrade, revision)
 
     async def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         async with self.engine.connect() as conn:
             return await conn.run_sync(
                 lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
@@ -122,7 +208,7 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
-    async def __aenter__(self) -> "Database":
+    async def __aenter__(self) -> Database:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

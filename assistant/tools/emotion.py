@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from loguru import logger
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from assistant.pipeline.emotions import EMOTIONS
 from assistant.pipeline.tts import (
-    EMOTIONS,
     SPEED_RANGE,
     VOLUME_RANGE,
     VoiceState,

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import pytest
 from pipecat.frames.frames import TTSUpdateSettingsFrame
+from pipecat.services.cartesia.tts import CartesiaEmotion
 
-from assistant.pipeline.tts import EMOTIONS
+from assistant.pipeline.emotions import EMOTIONS
 from assistant.store.repository import ConversationRepository
 from assistant.tools.emotion import SET_VOICE, canonical_emotion
+
+
+def test_our_emotion_names_are_exactly_pipecats_cartesia_emotions():
+    assert {emotion.value for emotion in CartesiaEmotion} == EMOTIONS
 
 
 async def stored_voice(context) -> tuple[str, float, float]:
