@@ -39,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     return serve(settings)
 
 
+def configure_logging(level: str) -> None:
+    """One stderr sink at LOG_LEVEL instead of loguru's DEBUG default (pipecat logs a lot)."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level=level)
+
+
 def serve(settings) -> int:
     from assistant.server.security import is_loopback
 
@@ -59,6 +67,7 @@ def serve(settings) -> int:
         )
         return 2
 
+    configure_logging(settings.log_level)
     import uvicorn
 
     from assistant.server.app import create_app

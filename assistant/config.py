@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -26,6 +26,10 @@ class TurnDetection(StrEnum):
 
     SMART_TURN = "smart-turn"  # pipecat's local smart-turn model, after a VAD pause
     SILENCE = "silence"  # a fixed silence after the VAD says speech stopped
+
+
+# loguru's levels (pipecat logs through loguru).
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Settings(BaseSettings):
@@ -76,14 +80,23 @@ class Settings(BaseSettings):
     # Comma-separated STUN/TURN URLs; empty means host candidates only (no third party involved).
     ice_servers: str = ""
 
+    # loguru/pipecat default to DEBUG: several lines per turn and per connection event, each
+    # formatted and written from the event loop every live session shares.
+    log_level: LogLevel = "INFO"
+
     @field_validator("default_emotion")
     @classmethod
     def _known_emotion(cls, value: str) -> str:
-        from assistant.pipeline.tts import EMOTIONS
+        from assistant.pipeline.emotions import EMOTIONS
 
         if value not in EMOTIONS:
             raise ValueError(f"unknown emotion {value!r}; one of: {', '.join(sorted(EMOTIONS))}")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @cached_property
     def ice_server_urls(self) -> list[str]:

@@ -336,6 +336,7 @@ async def server_process(fakes, tmp: Path, args):
         command += ["--profile", str(args.profile)]
     if args.quiet_server_logs:
         command.append("--quiet-logs")
+        env["LOG_LEVEL"] = "WARNING"  # the CLI applies LOG_LEVEL after bench.serve's setup
     log = (tmp / "server.log").open("ab")  # noqa: ASYNC230 - before the loop matters
     process = await asyncio.create_subprocess_exec(
         *command, cwd=ROOT, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
@@ -411,7 +412,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "config": {
             "levels": args.levels,
             "server": "child process: python -m bench.serve (assistant.cli + aioice loopback pin)"
-            + (", logs at WARNING" if args.quiet_server_logs else ", pipecat DEBUG logs to file"),
+            + (
+                ", logs at WARNING"
+                if args.quiet_server_logs
+                else f", logs at LOG_LEVEL={os.environ.get('LOG_LEVEL', 'default')} to file"
+            ),
             "clients": "aiortc (tests/rtc_client.py) in the bench process",
             "fakes": f"child process; Cartesia {args.ms_per_word:g} ms/word, chunk_delay 0",
             "turn_detection": args.turn_detection or "server default",

@@ -19,6 +19,8 @@ from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
     ErrorFrame,
+    Frame,
+    InputAudioRawFrame,
     InterruptionFrame,
     StopFrame,
     TTSSpeakFrame,
@@ -33,7 +35,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
 from pipecat.services.groq.stt import GroqSTTService
 from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
@@ -169,13 +171,15 @@ async def build_voice_session(
     voice = VoiceState(conversation.emotion, conversation.speed, conversation.volume)
     resumed = bool(history)
 
-    stt = _bound_stt(create_stt(settings), settings.stt_timeout_secs)
-    llm = create_llm(
-        settings,
-        system_instruction(
-            user_name=spec.user_name, timezone=spec.timezone, now=now(), resumed=resumed
-        ),
+    instruction = system_instruction(
+        user_name=spec.user_name, timezone=spec.timezone, now=now(), resumed=resumed
     )
+    # 100-300 ms of blocking work: two ONNX model loads (Silero VAD, smart-turn) and the STT and
+    # LLM clients' TLS contexts (certificate loading). On the event loop it would stall the audio
+    # of every live session each time someone connects; onnxruntime and OpenSSL release the GIL
+    # while they work, so in a worker thread it doesn't. Constructing these off the loop is safe:
+    # none of them touches the loop until the pipeline starts (asyncio primitives bind lazily).
+    stt, llm, user_params = await asyncio.to_thread(_blocking_parts, settings, instruction)
     tts = create_tts(settings, voice)
     session_ref: list[VoiceSession] = []
 
@@ -198,7 +202,7 @@ async def build_voice_session(
         else []
     )
     context = LLMContext(messages=history, tools=tools or NOT_GIVEN)
-    aggregators = LLMContextAggregatorPair(context, user_params=_user_params(settings))
+    aggregators = LLMContextAggregatorPair(context, user_params=user_params)
 
     recorder = ConversationRecorder(store_appender(db, spec.user_id, spec.conversation_id))
     recorder.attach(aggregators.user(), aggregators.assistant())
@@ -217,6 +221,7 @@ async def build_voice_session(
             transport_input,
             stt,
             aggregators.user(),
+            MicAudioStop(),
             llm,
             tts,
             transport_output,
@@ -253,6 +258,14 @@ async def build_voice_session(
     for hook in session_hooks:  # e.g. reminder delivery adds its live task and greeting line
         hook(session)
     return session
+
+
+def _blocking_parts(
+    settings: Settings, instruction: str
+) -> tuple[GroqSTTService, AssistantLLM, LLMUserAggregatorParams]:
+    """What building a session does that blocks (model loads, TLS contexts): run in a thread."""
+    stt = _bound_stt(create_stt(settings), settings.stt_timeout_secs)
+    return stt, create_llm(settings, instruction), _user_params(settings)
 
 
 def _user_params(settings: Settings) -> LLMUserAggregatorParams:
@@ -322,6 +335,22 @@ def _apologize_on_errors(llm: AssistantLLM, stt: FrameProcessor) -> None:
         await processor.push_frame(TTSSpeakFrame(APOLOGIES["stt"]))
 
 
+class MicAudioStop(FrameProcessor):
+    """Ends the microphone's audio after the user aggregator (VAD, turn detection), its last
+    consumer. pipecat passes every frame on, so each 20 ms of input audio would otherwise hop
+    through the LLM, the TTS, the output transport and the assistant aggregator: a queue and a
+    task wake-up each, plus the RTVI observer's for every hop. Direct mode: no queue or task of
+    its own, it runs inside the aggregator's push."""
+
+    def __init__(self) -> None:
+        super().__init__(name="MicAudioStop", enable_direct_mode=True)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if not isinstance(frame, InputAudioRawFrame):
+            await self.push_frame(frame, direction)
+
+
 class VoiceDropWatch(BaseObserver):
     """Says again, with an apology, what a dropped Cartesia connection never got to say.
 
@@ -333,7 +362,10 @@ class VoiceDropWatch(BaseObserver):
     """
 
     def __init__(self, tts: FrameProcessor, speak: Callable[[str], Awaitable[None]]):
-        super().__init__()
+        # Each frame's first push only: by default an observer is queued every hop of every
+        # frame (audio included), a queue put and a task wake-up each. What this needs is
+        # first pushed by the TTS (started, stopped) or means the same wherever it starts.
+        super().__init__(observe_every_push=False)
         self._tts = tts
         self._speak = speak
         self._texts: dict[str, list[str]] = {}  # context id -> text sent to Cartesia
@@ -346,16 +378,16 @@ class VoiceDropWatch(BaseObserver):
         frame = data.frame
         if isinstance(frame, EndFrame | StopFrame | CancelFrame):
             self._ending = True
-        if data.source is not self._tts:
+        elif isinstance(frame, InterruptionFrame):  # the user cut in: nothing is owed
+            self._speaking.clear()
+            self._texts.clear()
+        elif data.source is not self._tts:
             return
-        if isinstance(frame, TTSStartedFrame) and frame.context_id:
+        elif isinstance(frame, TTSStartedFrame) and frame.context_id:
             self._speaking[frame.context_id] = None
         elif isinstance(frame, TTSStoppedFrame) and frame.context_id:
             self._speaking.pop(frame.context_id, None)
             self._texts.pop(frame.context_id, None)
-        elif isinstance(frame, InterruptionFrame):  # the user cut in: nothing is owed
-            self._speaking.clear()
-            self._texts.clear()
 
     async def _on_tts_request(self, _tts, context_id: str, text: str) -> None:
         self._texts.setdefault(context_id, []).append(text)

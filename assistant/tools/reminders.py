@@ -20,6 +20,7 @@ import dateparser
 from dateparser.timezone_parser import pop_tz_offset_from_string
 from loguru import logger
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from sqlalchemy import and_, or_, select
 
 from assistant.store.database import Database
 from assistant.store.models import Reminder, ReminderStatus
@@ -310,6 +311,124 @@ async def _claim_due(
     return claimed
 
 
+@dataclass(frozen=True, eq=False)
+class _Watch:
+    session: VoiceSession
+    since: datetime  # reminders due before this are the greeting's, not the live delivery's
+
+
+class ReminderScheduler:
+    """Live delivery for every watched session of one database, from one task.
+
+    A poll per session per second cost every live session a query even when nothing was due.
+    Here one query per tick asks which watched users have a reminder in their window (due at or
+    after the session's start, not after its clock); only for those users does a tick claim
+    and speak, through the same claim-then-speak path as ever. Ticks cost one query per process
+    whatever the number of sessions. The task runs while something is watched.
+    """
+
+    def __init__(self, db: Database, poll_secs: float = 1.0):
+        self._db = db
+        self._poll_secs = poll_secs
+        self._watches: list[_Watch] = []
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def watching(self) -> int:
+        return len(self._watches)
+
+    async def watch(self, session: VoiceSession, since: datetime) -> None:
+        """Deliver ``session``'s reminders due at or after ``since``, until cancelled."""
+        watch = _Watch(session, _as_utc(since))
+        self._watches.append(watch)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="reminder-scheduler")
+        try:
+            await asyncio.get_running_loop().create_future()  # the session's lifetime
+        finally:
+            self._watches.remove(watch)
+            if not self._watches and self._task is not None:
+                # The last session is leaving: stop the task and wait for it, so that no query
+                # outlives the sessions (the database may be disposed right after them).
+                task, self._task = self._task, None
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except Exception:  # a bug in one tick must not end delivery for everyone
+                logger.exception("reminder scheduler tick failed")
+            await asyncio.sleep(self._poll_secs)
+
+    async def _tick(self) -> None:
+        watches = [(watch, _as_utc(watch.session.now())) for watch in self._watches]
+        try:
+            users = await self._users_with_due(watches)
+        except Exception:  # a locked or vanished database must not end the sessions
+            logger.exception("checking for due reminders failed; retrying")
+            return
+        for watch, now in watches:
+            if watch.session.spec.user_id in users and watch in self._watches:
+                await _deliver(watch, now)
+
+    async def _users_with_due(self, watches: list[tuple[_Watch, datetime]]) -> set[int]:
+        if not watches:
+            return set()
+        windows = [
+            and_(
+                Reminder.user_id == watch.session.spec.user_id,
+                Reminder.due_at >= watch.since,
+                Reminder.due_at <= now,
+            )
+            for watch, now in watches
+        ]
+        stmt = (
+            select(Reminder.user_id)
+            .where(Reminder.status == ReminderStatus.PENDING, or_(*windows))
+            .distinct()
+        )
+        async with self._db.session() as session:
+            return set(await session.scalars(stmt))
+
+
+async def _deliver(watch: _Watch, now: datetime) -> None:
+    session = watch.session
+    try:
+        due = await _claim_due(
+            session.db, session.spec.user_id, now, lambda r: r.due_at >= watch.since
+        )
+    except Exception:
+        logger.exception("checking for due reminders failed; retrying")
+        return
+    for reminder in due:
+        # Each one on its own: a failure to speak one mustn't drop the others claimed.
+        try:
+            await session.say(f"Reminder: {reminder.text}")
+        except Exception:
+            logger.exception(f"couldn't speak the reminder {reminder.text!r}")
+        await notify_safely(
+            session,
+            {"type": "reminder-due", "text": reminder.text, "due_at": reminder.due_at.isoformat()},
+        )
+        await notify_safely(session, REMINDERS_CHANGED)
+
+
+# One scheduler per (event loop, database, tick) — in the server, one per process. Dropped
+# when its last session ends, so nothing outlives its loop.
+_SCHEDULERS: dict[tuple[asyncio.AbstractEventLoop, Database, float], ReminderScheduler] = {}
+
+
+def reminder_scheduler(db: Database, poll_secs: float = 1.0) -> ReminderScheduler:
+    """The running loop's shared scheduler for ``db``."""
+    key = (asyncio.get_running_loop(), db, poll_secs)
+    scheduler = _SCHEDULERS.get(key)
+    if scheduler is None:
+        scheduler = _SCHEDULERS[key] = ReminderScheduler(db, poll_secs)
+    return scheduler
+
+
 async def deliver_due_reminders(
     session: VoiceSession,
     *,
@@ -319,34 +438,17 @@ async def deliver_due_reminders(
     """Live task: speak each reminder as it comes due, for as long as the session runs.
 
     Only reminders due at or after ``since`` (default: when this starts) are its job; older
-    ones came due while the user was away and belong to the greeting.
+    ones came due while the user was away and belong to the greeting. The checking is done by
+    the process's shared ``ReminderScheduler``; this only registers the session with it.
     """
     since = _as_utc(since or session.now())
-    user_id = session.spec.user_id
-    while True:
-        try:
-            due = await _claim_due(
-                session.db, user_id, _as_utc(session.now()), lambda r: r.due_at >= since
-            )
-        except Exception:  # a locked or vanished database must not end the session
-            logger.exception("checking for due reminders failed; retrying")
-            due = []
-        for reminder in due:
-            # Each one on its own: a failure to speak one mustn't drop the others claimed.
-            try:
-                await session.say(f"Reminder: {reminder.text}")
-            except Exception:
-                logger.exception(f"couldn't speak the reminder {reminder.text!r}")
-            await notify_safely(
-                session,
-                {
-                    "type": "reminder-due",
-                    "text": reminder.text,
-                    "due_at": reminder.due_at.isoformat(),
-                },
-            )
-            await notify_safely(session, REMINDERS_CHANGED)
-        await asyncio.sleep(poll_secs)
+    key = (asyncio.get_running_loop(), session.db, poll_secs)
+    scheduler = reminder_scheduler(session.db, poll_secs)
+    try:
+        await scheduler.watch(session, since)
+    finally:
+        if not scheduler.watching and _SCHEDULERS.get(key) is scheduler:
+            del _SCHEDULERS[key]
 
 
 async def missed_reminders_line(

@@ -1,0 +1,140 @@
+"""One reminder scheduler per process: one query per tick serves every live session."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import event
+
+from assistant.store.models import ReminderStatus
+from assistant.store.repository import ReminderRepository
+from assistant.tools.reminders import ReminderScheduler, deliver_due_reminders, reminder_scheduler
+from tests.tools.conftest import NOW
+from tests.tools.test_reminder_delivery import Clock, add, statuses, stub, wait_until
+
+
+def scheduler_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == "reminder-scheduler" and not t.done()]
+
+
+async def stop(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_one_scheduler_serves_two_users_each_their_own_reminder(make_context, db):
+    alice, bob = await make_context("alice"), await make_context("bob")
+    clock = Clock()
+    alices, bobs = stub(alice, clock), stub(bob, clock)
+    await add(alice, "alice's", NOW + timedelta(seconds=10))
+    await add(bob, "bob's", NOW + timedelta(seconds=20))
+    await add(bob, "bob's while away", NOW - timedelta(hours=1))  # the greeting's, not ours
+    tasks = [asyncio.create_task(deliver_due_reminders(s, poll_secs=0.01)) for s in (alices, bobs)]
+    try:
+        await wait_until(lambda: reminder_scheduler(db, 0.01).watching == 2)
+        assert len(scheduler_tasks()) == 1  # not one per session
+
+        clock.at = NOW + timedelta(seconds=30)
+        await wait_until(lambda: alices.said and bobs.said)
+        await asyncio.sleep(0.05)  # more ticks: nothing said twice, nothing crosses over
+    finally:
+        await stop(tasks)
+
+    assert alices.said == ["Reminder: alice's"]
+    assert bobs.said == ["Reminder: bob's"]
+    assert [m["type"] for m in alices.notified] == ["reminder-due", "reminders-changed"]
+    assert alices.notified[0]["text"] == "alice's" and bobs.notified[0]["text"] == "bob's"
+    assert await statuses(alice) == {"alice's": ReminderStatus.DELIVERED}
+    assert await statuses(bob) == {
+        "bob's": ReminderStatus.DELIVERED,
+        "bob's while away": ReminderStatus.PENDING,
+    }
+
+
+async def test_nothing_due_costs_one_query_per_tick_for_all_sessions(make_context, db, monkeypatch):
+    contexts = [await make_context(f"user{n}") for n in range(3)]
+    for context in contexts:
+        await add(context, "later", NOW + timedelta(hours=1))
+
+    due_calls = []
+    real_due = ReminderRepository.due
+
+    async def counting_due(self, *args, **kwargs):
+        due_calls.append(self)
+        return await real_due(self, *args, **kwargs)
+
+    monkeypatch.setattr(ReminderRepository, "due", counting_due)
+    ticks = []
+    real_tick = ReminderScheduler._tick
+
+    async def counting_tick(self):
+        await real_tick(self)
+        ticks.append(self)
+
+    monkeypatch.setattr(ReminderScheduler, "_tick", counting_tick)
+    queries = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if "reminders" in statement:
+            queries.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    sessions = [stub(context) for context in contexts]
+    tasks = [asyncio.create_task(deliver_due_reminders(s, poll_secs=0.005)) for s in sessions]
+    try:
+        await wait_until(lambda: reminder_scheduler(db, 0.005).watching == 3)
+        ticks_before, queries_before = len(ticks), len(queries)
+        await wait_until(lambda: len(ticks) >= ticks_before + 10)
+        ticks_during, queries_during = len(ticks) - ticks_before, len(queries) - queries_before
+    finally:
+        await stop(tasks)
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+    # One probe per tick for all three sessions (±1: a tick may straddle the count), and no
+    # per-user claim queries while nothing is due.
+    assert abs(queries_during - ticks_during) <= 1, (queries_during, ticks_during)
+    assert due_calls == []
+    assert all(s.said == [] for s in sessions)
+
+
+async def test_scheduler_ends_with_its_last_session_and_restarts_for_the_next(make_context):
+    alice = await make_context("alice")
+    clock = Clock()
+    first = asyncio.create_task(deliver_due_reminders(stub(alice, clock), poll_secs=0.01))
+    await wait_until(lambda: len(scheduler_tasks()) == 1)
+    await stop([first])
+    assert not scheduler_tasks()  # stopped, and waited for: nothing outlives the sessions
+
+    # A session that comes later gets a working scheduler again.
+    await add(alice, "after", NOW + timedelta(seconds=5))
+    later = stub(alice, clock)
+    second = asyncio.create_task(deliver_due_reminders(later, poll_secs=0.01, since=NOW))
+    try:
+        clock.at = NOW + timedelta(seconds=6)
+        await wait_until(lambda: later.said)
+    finally:
+        await stop([second])
+    assert later.said == ["Reminder: after"]
+
+
+async def test_the_last_session_leaving_waits_for_a_query_in_flight(make_context, monkeypatch):
+    """The database may be disposed as soon as the sessions are gone: a check still running
+    then would hang on a closed connection. So the last session's end waits for it."""
+    alice = await make_context("alice")
+    in_query, finished = asyncio.Event(), []
+
+    async def slow_probe(self, watches):
+        in_query.set()
+        try:
+            await asyncio.Event().wait()  # a query that takes long
+        finally:
+            await asyncio.sleep(0.01)  # and a rollback that takes a moment
+            finished.append(True)
+
+    monkeypatch.setattr(ReminderScheduler, "_users_with_due", slow_probe)
+    task = asyncio.create_task(deliver_due_reminders(stub(alice), poll_secs=0.01))
+    await in_query.wait()
+    await stop([task])
+    assert finished == [True] and not scheduler_tasks()
