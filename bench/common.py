@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +82,27 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
     payload = {"benchmark": name, "machine": machine_info(), **data}
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path
+
+
+def add_results_name(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--results-name",
+        default=default,
+        help="write bench/results/<this>.json (default: %(default)s)",
+    )
+
+
+async def run_and_report(
+    args: argparse.Namespace,
+    run: Callable[[argparse.Namespace], Awaitable[dict[str, Any]]],
+    report: Callable[[dict[str, Any]], str],
+) -> dict[str, Any]:
+    """Every benchmark's entry point: run, print the table, write the JSON."""
+    data = await run(args)
+    print(report(data))
+    path = write_results(args.results_name, data)
+    print(f"-> {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return data
 
 
 # --------------------------------------------------------------------------- statistics

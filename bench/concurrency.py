@@ -45,14 +45,15 @@ import numpy as np
 
 from bench.common import (
     ROOT,
+    add_results_name,
     fakes_process,
     free_port,
     percentile,
     process_cpu_seconds,
     quiet_logs,
+    run_and_report,
     table,
     verdict,
-    write_results,
 )
 
 NAME = "concurrency"
@@ -508,20 +509,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="cProfile the server's event loop during the last level's window, stats to this"
         " file (slows the server down: use it to see where time goes, not for the numbers)",
     )
-    parser.add_argument(
-        "--results-name",
-        default=NAME,
-        help="write bench/results/<this>.json (default: %(default)s)",
-    )
+    add_results_name(parser, NAME)
     return parser.parse_args(argv)
 
 
 async def amain(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     quiet_logs()
-    data = await run(args)
-    print(report(data))
-    print(f"-> {write_results(args.results_name, data)}")
+    data = await run_and_report(args, run, report)
     if args.profile:
         from bench.common import profile_breakdown
 

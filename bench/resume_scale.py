@@ -29,7 +29,14 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
-from bench.common import quiet_logs, summary, table, verdict, write_results
+from bench.common import (
+    add_results_name,
+    quiet_logs,
+    run_and_report,
+    summary,
+    table,
+    verdict,
+)
 
 NAME = "resume_scale"
 TARGET_RATIO = 1.5  # p50(100k) / p50(1k)
@@ -311,20 +318,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--sizes", type=lambda t: [int(x) for x in t.split(",")], default=[1000, 10000, 100000]
     )
-    parser.add_argument(
-        "--results-name",
-        default=NAME,
-        help="write bench/results/<this>.json (default: %(default)s)",
-    )
+    add_results_name(parser, NAME)
     return parser.parse_args(argv)
 
 
 async def amain(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     quiet_logs()
-    data = await run(args)
-    print(report(data))
-    print(f"-> {write_results(args.results_name, data)}")
+    data = await run_and_report(args, run, report)
     return data
 
 

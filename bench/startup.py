@@ -30,7 +30,15 @@ from typing import Any
 
 import httpx
 
-from bench.common import ROOT, free_port, summary, table, verdict, write_results
+from bench.common import (
+    ROOT,
+    add_results_name,
+    free_port,
+    run_and_report,
+    summary,
+    table,
+    verdict,
+)
 
 NAME = "startup"
 TARGET_SECS = 3.0
@@ -207,19 +215,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="timed starts per command")
     parser.add_argument("--import-runs", type=int, default=5)
-    parser.add_argument(
-        "--results-name",
-        default=NAME,
-        help="write bench/results/<this>.json (default: %(default)s)",
-    )
+    add_results_name(parser, NAME)
     return parser.parse_args(argv)
 
 
 async def amain(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    data = await run(args)
-    print(report(data))
-    print(f"-> {write_results(args.results_name, data)}")
+    data = await run_and_report(args, run, report)
     return data
 
 

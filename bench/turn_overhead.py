@@ -57,13 +57,14 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from bench.common import (
+    add_results_name,
     bootstrap_ratio_ci,
     fakes_process,
     quiet_logs,
+    run_and_report,
     summary,
     table,
     verdict,
-    write_results,
 )
 
 NAME = "turn_overhead"
@@ -680,11 +681,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " ours-nohold (recorder writes at the end of the turn, not when the bot speaks),"
         " ours-notools, ours-nohooks, ours-minimal (no store, tools or hooks)",
     )
-    parser.add_argument(
-        "--results-name",
-        default=NAME,
-        help="write bench/results/<this>.json (default: %(default)s)",
-    )
+    add_results_name(parser, NAME)
     args = parser.parse_args(argv)
     unknown = set(args.variants) - set(VARIANTS)
     if unknown or not {"ours", "bare"} <= set(args.variants):
@@ -695,10 +692,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def amain(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     quiet_logs()
-    data = await run(args)
-    print(report(data))
-    path = write_results(args.results_name, data)
-    print(f"-> {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    data = await run_and_report(args, run, report)
     return data
 
 
