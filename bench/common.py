@@ -275,10 +275,9 @@ async def fakes_process(
 
 def quiet_logs(level: str = "WARNING") -> None:
     """pipecat logs every frame-level event at DEBUG through loguru: far too slow to bench."""
-    from loguru import logger
+    from assistant.cli import configure_logging
 
-    logger.remove()
-    logger.add(sys.stderr, level=level)
+    configure_logging(level)
 
 
 # --------------------------------------------------------------------------- profiles

@@ -92,16 +92,11 @@ def _recorder_class():
         frames: list[tuple[float, int, float]] = field(default_factory=list)
         rate: int = 48000
 
-        async def _record(self, track) -> None:
-            while True:
-                try:
-                    frame = await track.recv()
-                except Exception:
-                    return
-                samples = frame.to_ndarray().astype(np.float32)
-                rms = float(np.sqrt(np.mean(samples * samples))) if samples.size else 0.0
-                self.rate = frame.sample_rate
-                self.frames.append((time.perf_counter(), frame.samples, rms))
+        def _on_inbound_frame(self, frame) -> None:
+            samples = frame.to_ndarray().astype(np.float32)
+            rms = float(np.sqrt(np.mean(samples * samples))) if samples.size else 0.0
+            self.rate = frame.sample_rate
+            self.frames.append((time.perf_counter(), frame.samples, rms))
 
         def message_times(self, message_type: str) -> list[float]:
             return [

@@ -377,36 +377,10 @@ async def start_ours(
 
 
 def _bare_user_params(settings):
-    try:  # exactly the parameters our builder uses
-        from assistant.pipeline.builder import _user_params
+    # Exactly the VAD and turn parameters our builder uses.
+    from assistant.pipeline.builder import _user_params
 
-        return _user_params(settings)
-    except ImportError:
-        from pipecat.audio.vad.silero import SileroVADAnalyzer
-        from pipecat.audio.vad.vad_analyzer import VADParams
-        from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
-        from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
-        from pipecat.turns.user_turn_strategies import UserTurnStrategies
-
-        vad = SileroVADAnalyzer(
-            params=VADParams(
-                confidence=settings.vad_confidence,
-                start_secs=settings.vad_start_secs,
-                stop_secs=settings.vad_stop_secs,
-                min_volume=settings.vad_min_volume,
-            )
-        )
-        if settings.turn_detection == "silence":
-            strategies = UserTurnStrategies(
-                stop=[
-                    SpeechTimeoutUserTurnStopStrategy(
-                        user_speech_timeout=settings.turn_silence_secs
-                    )
-                ]
-            )
-        else:
-            strategies = UserTurnStrategies()
-        return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=strategies)
+    return _user_params(settings)
 
 
 async def start_bare(settings, speedup: float) -> Live:

@@ -81,11 +81,14 @@ class RTCClient:
                 frame = await track.recv()
             except Exception:
                 return
-            samples = frame.to_ndarray()  # s16, interleaved channels
-            self.inbound_rate = frame.sample_rate
-            self.inbound_channels = len(frame.layout.channels)
-            self.inbound_audio.extend(samples.tobytes())
-            self.changed.set()
+            self._on_inbound_frame(frame)
+
+    def _on_inbound_frame(self, frame) -> None:
+        samples = frame.to_ndarray()  # s16, interleaved channels
+        self.inbound_rate = frame.sample_rate
+        self.inbound_channels = len(frame.layout.channels)
+        self.inbound_audio.extend(samples.tobytes())
+        self.changed.set()
 
     def server_messages(self, message_type: str | None = None) -> list[Any]:
         data = [m.get("data") for m in self.messages if m.get("type") == "server-message"]

@@ -58,9 +58,9 @@ async def user_turn_ends(recorder: ConversationRecorder, content: str) -> None:
 
 
 async def pipeline_pushes(recorder: ConversationRecorder, frame: Frame) -> None:
-    """What the pipeline tells the observer the builder registers (`function_call_observer`)."""
+    """What the pipeline tells the observer the builder registers (`recorder.observer`)."""
     source, destination = FrameProcessor(), FrameProcessor()
-    await recorder.function_call_observer.on_push_frame(
+    await recorder.observer.on_push_frame(
         FramePushed(source, destination, frame, FrameDirection.DOWNSTREAM, timestamp=0)
     )
 

@@ -232,7 +232,7 @@ async def build_voice_session(
     worker = PipelineWorker(
         Pipeline(processors),
         params=pipeline_params or PipelineParams(enable_metrics=True),
-        observers=[recorder.function_call_observer, voice_drops],
+        observers=[recorder.observer, voice_drops],
         idle_timeout_secs=idle_timeout_secs,
         conversation_id=spec.conversation_id,
     )

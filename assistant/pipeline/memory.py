@@ -106,11 +106,9 @@ class ConversationRecorder:
         self._call_arguments: dict[str, tuple[str, Any]] = {}
         self._hold_until = 0.0  # time.monotonic(); no hold once it has passed
         self._released = asyncio.Event()  # wakes a held writer early
-        # The builder registers this with the pipeline; it also tells us when the bot speaks.
-        self.function_call_observer = _RecorderObserver(self)
-        self.function_call_observer.add_event_handler(
-            "on_function_call_event", self._on_function_call_event
-        )
+        # The builder registers this with the pipeline: function calls, and when the bot speaks.
+        self.observer = _RecorderObserver(self)
+        self.observer.add_event_handler("on_function_call_event", self._on_function_call_event)
 
     def add_listener(self, listener: MessageListener) -> None:
         """Called after each record is committed (the UI uses it for live updates)."""

@@ -420,9 +420,13 @@ async def _deliver(watch: _Watch, now: datetime) -> None:
 _SCHEDULERS: dict[tuple[asyncio.AbstractEventLoop, Database, float], ReminderScheduler] = {}
 
 
+def _scheduler_key(db: Database, poll_secs: float):
+    return (asyncio.get_running_loop(), db, poll_secs)
+
+
 def reminder_scheduler(db: Database, poll_secs: float = 1.0) -> ReminderScheduler:
     """The running loop's shared scheduler for ``db``."""
-    key = (asyncio.get_running_loop(), db, poll_secs)
+    key = _scheduler_key(db, poll_secs)
     scheduler = _SCHEDULERS.get(key)
     if scheduler is None:
         scheduler = _SCHEDULERS[key] = ReminderScheduler(db, poll_secs)
@@ -442,11 +446,11 @@ async def deliver_due_reminders(
     the process's shared ``ReminderScheduler``; this only registers the session with it.
     """
     since = _as_utc(since or session.now())
-    key = (asyncio.get_running_loop(), session.db, poll_secs)
     scheduler = reminder_scheduler(session.db, poll_secs)
     try:
         await scheduler.watch(session, since)
     finally:
+        key = _scheduler_key(session.db, poll_secs)
         if not scheduler.watching and _SCHEDULERS.get(key) is scheduler:
             del _SCHEDULERS[key]
 
