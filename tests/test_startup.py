@@ -28,10 +28,11 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-def run_python(code: str) -> dict:
-    """Run `code` in a fresh interpreter; it prints one JSON object as its last line."""
+def run_python(code: str, *args: str) -> dict:
+    """Run `code` (with `args` as sys.argv[1:]) in a fresh interpreter; it prints one JSON
+    object as its last line."""
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
