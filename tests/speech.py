@@ -15,10 +15,14 @@ def have_speech_tools() -> bool:
     return bool(shutil.which("espeak-ng") and shutil.which("sox"))
 
 
+# Every WAV of this process in one folder, removed when the process exits.
+_SPEECH_DIR = tempfile.TemporaryDirectory(prefix="speech-")
+
+
 @functools.cache
 def speech_wav(text: str, *, lead_silence: float = 0.3, tail_silence: float = 1.2) -> Path:
     """A 16 kHz mono s16 WAV of `text`, padded with silence so a VAD sees a clean turn."""
-    folder = Path(tempfile.mkdtemp(prefix="speech-"))
+    folder = Path(tempfile.mkdtemp(dir=_SPEECH_DIR.name))
     raw = folder / "raw.wav"
     out = folder / "speech.wav"
     subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True)
