@@ -30,9 +30,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -309,6 +311,42 @@ async def run_level(
     }
 
 
+# --------------------------------------------------------------------------- GC pauses
+
+GC_PAUSE_CODE = """
+import gc, json, sys, time
+from assistant.server import rtc
+if sys.argv[1] == "frozen":
+    rtc.warm_voice_stack()
+else:
+    rtc.import_voice_stack()
+    gc.collect()
+pauses = []
+for _ in range(7):
+    started = time.perf_counter()
+    gc.collect()  # a full collection, as the collector runs it when the oldest generation fills
+    pauses.append((time.perf_counter() - started) * 1000)
+print(json.dumps(sorted(pauses)[len(pauses) // 2]))
+"""
+
+
+def gc_pause_ms() -> dict[str, float]:
+    """Median full-collection pause in a server process after the voice stack is loaded, without
+    and with the warm-up's `gc.freeze` (each in a fresh interpreter, measured one after the
+    other). A full collection stops the event loop, and with it every session's audio."""
+    pauses = {}
+    for variant in ("unfrozen", "frozen"):
+        result = subprocess.run(
+            [sys.executable, "-c", GC_PAUSE_CODE, variant],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        pauses[variant] = json.loads(result.stdout.strip().splitlines()[-1])
+    return pauses
+
+
 # --------------------------------------------------------------------------- server
 
 
@@ -371,6 +409,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
     wav = speech_wav(REQUEST, lead_silence=args.lead_silence, tail_silence=args.tail_silence)
+    gc_pauses = await asyncio.to_thread(gc_pause_ms)
     levels: list[dict[str, Any]] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-concurrency-") as tmp_name:
@@ -426,6 +465,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "target_sessions": TARGET_SESSIONS,
         "pass": max_clean >= TARGET_SESSIONS,
         "fakes_stats": {k: v for k, v in fakes_stats.items() if k != "transcribed_secs"},
+        "full_gc_pause_ms": gc_pauses,
         "wall_secs": time.perf_counter() - started,
     }
 
@@ -455,6 +495,7 @@ def report(data: dict[str, Any]) -> str:
             ]
         )
     first = data["first_underrun_sessions"]
+    gc = data["full_gc_pause_ms"]
     return "\n".join(
         [
             "concurrency: N WebRTC sessions, one server process (worst session shown)",
@@ -478,6 +519,8 @@ def report(data: dict[str, Any]) -> str:
             f"max N without underrun: {data['max_sessions_without_underrun']}"
             f" (first underrun at N={first if first else 'none seen'};"
             f" target >= {TARGET_SESSIONS})  {verdict(data['pass'])}",
+            "full GC pause with the voice stack loaded (stops every session's audio):"
+            f" {gc['unfrozen']:.1f} ms, {gc['frozen']:.2f} ms after the warm-up's gc.freeze",
         ]
     )
 
