@@ -2,7 +2,7 @@
 
 Building one must not block it: the model loads (Silero VAD, smart-turn) and the TLS contexts of
 the STT and LLM clients happen in a worker thread. Running one must not carry the microphone's
-audio past its last consumer, the user aggregator."""
+audio past its last consumer, the user aggregator, nor feed observers nothing reads."""
 
 from __future__ import annotations
 
@@ -75,3 +75,15 @@ async def test_mic_audio_stops_at_the_user_aggregator(headless, fake_groq, fake_
     # The turn was heard and answered, and the audio went no further than it had to.
     assert heard["user"] > 0
     assert heard["llm"] == 0 and heard["output"] == 0
+
+
+async def test_no_observer_whose_output_nothing_reads(settings, db):
+    # Every observer is a queue put and a task wake-up per pushed frame, 50 mic frames a second
+    # included. pipecat's turn tracking feeds only tracing and audio recording, unused here.
+    async with db.session() as store:
+        user = await UserRepository(store).get_or_create("alice")
+        conversation = await ConversationRepository(store, user.id).create()
+    session = await builder.build_voice_session(
+        settings, db, builder.SessionSpec(user.id, user.name, conversation.id)
+    )
+    assert session.worker.turn_tracking_observer is None

@@ -233,6 +233,9 @@ async def build_voice_session(
         Pipeline(processors),
         params=pipeline_params or PipelineParams(enable_metrics=True),
         observers=[recorder.observer, voice_drops],
+        # pipecat's turn-tracking observer is only read by tracing and audio recording, which
+        # we don't use; each observer costs a queue put and a task wake-up per pushed frame.
+        enable_turn_tracking=False,
         idle_timeout_secs=idle_timeout_secs,
         conversation_id=spec.conversation_id,
     )
