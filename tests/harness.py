@@ -173,6 +173,8 @@ class Headless:
             await asyncio.wait_for(started.wait(), 15)
             if greet:
                 await session.greet()
+            else:  # no page to wait for: what would follow the greeting can start
+                session.greeted.set()
             yield live
         finally:
             await live.stop()

@@ -97,6 +97,8 @@ class VoiceSession:
     greeting_extras: list[Callable[[VoiceSession], Awaitable[str | None]]] = field(
         default_factory=list
     )
+    # Set once the greeting is queued: the page is listening, and what is said next follows it.
+    greeted: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def say(self, text: str) -> None:
         """Speak unprompted; the words go into the context and so into the store."""
@@ -125,6 +127,7 @@ class VoiceSession:
             if line:
                 lines.append(line)
         await self.say(" ".join(lines))
+        self.greeted.set()
 
     async def run(self, runner: WorkerRunner | None = None) -> None:
         """Run until the pipeline ends; everything said is saved before this returns."""

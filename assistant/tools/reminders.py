@@ -9,6 +9,7 @@ pending→delivered transition, so of two live sessions of one user only one spe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -475,12 +476,24 @@ async def missed_reminders_line(
     return f"While you were away, {count} came due: {'; '.join(items)}."
 
 
+# How long live delivery waits for the greeting before speaking anyway (a page that never
+# says it is ready still gets its reminders).
+GREETING_WAIT_SECS = 10.0
+
+
 def attach_reminders(session: VoiceSession, poll_secs: float = 1.0) -> None:
     """Session hook: live delivery plus the greeting line, split at one shared instant so a
-    reminder is either the greeting's or the live task's, never neither."""
+    reminder is either the greeting's or the live task's, never neither.
+
+    Live delivery starts once the session has greeted: the greeting waits for the page to be
+    ready, and a reminder spoken before that would go to a page that may not be playing yet
+    (and come before "hello"). Reminders due meanwhile are not lost: the window starts at the
+    shared instant."""
     started = _as_utc(session.now())
 
     async def deliver(live: VoiceSession) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(live.greeted.wait(), GREETING_WAIT_SECS)
         await deliver_due_reminders(live, poll_secs=poll_secs, since=started)
 
     async def missed(live: VoiceSession) -> str | None:

@@ -13,6 +13,7 @@ from assistant.pipeline.builder import SessionSpec
 from assistant.store.database import Database
 from assistant.store.models import Reminder, ReminderStatus
 from assistant.store.repository import ReminderRepository
+from assistant.tools import reminders as reminders_module
 from assistant.tools.reminders import (
     attach_reminders,
     deliver_due_reminders,
@@ -29,6 +30,12 @@ class Clock:
         return self.at
 
 
+def greeted_already() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class StubSession:
     """The parts of VoiceSession that reminder delivery uses."""
@@ -40,6 +47,7 @@ class StubSession:
     notified: list[dict[str, Any]] = field(default_factory=list)
     live_tasks: list = field(default_factory=list)
     greeting_extras: list = field(default_factory=list)
+    greeted: asyncio.Event = field(default_factory=greeted_already)
 
     async def say(self, text: str) -> None:
         self.said.append(text)
@@ -217,3 +225,39 @@ async def test_delivery_survives_a_store_failure(tool_context, monkeypatch):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert failures and session.said == ["Reminder: still comes"]
+
+
+async def test_live_delivery_waits_for_the_greeting(tool_context):
+    clock = Clock()
+    session = stub(tool_context, clock)
+    session.greeted = asyncio.Event()  # the page is not ready yet
+    attach_reminders(session, poll_secs=0.01)
+    await add(tool_context, "stretch", NOW + timedelta(seconds=1))
+    clock.at = NOW + timedelta(seconds=2)
+    task = asyncio.create_task(session.live_tasks[0](session))
+    try:
+        await asyncio.sleep(0.2)  # twenty ticks' worth: due, but no greeting yet
+        assert session.said == []
+        session.greeted.set()
+        await wait_until(lambda: session.said)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert session.said == ["Reminder: stretch"]
+
+
+async def test_a_page_that_never_gets_ready_still_gets_its_reminders(tool_context, monkeypatch):
+    monkeypatch.setattr(reminders_module, "GREETING_WAIT_SECS", 0.05)
+    clock = Clock()
+    session = stub(tool_context, clock)
+    session.greeted = asyncio.Event()  # and never set
+    attach_reminders(session, poll_secs=0.01)
+    await add(tool_context, "stretch", NOW + timedelta(seconds=1))
+    clock.at = NOW + timedelta(seconds=2)
+    task = asyncio.create_task(session.live_tasks[0](session))
+    try:
+        await wait_until(lambda: session.said)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert session.said == ["Reminder: stretch"]
