@@ -18,8 +18,9 @@ Cartesia as a continuous tone (no pauses between words). Measured:
   bot-stopped-speaking, trimmed to the first/last loud frame): coverage = loud audio / all
   audio received (the server's output track sends silence when its queue runs dry, so an
   underrun shows up as silence inside the tone), delivery = audio received / wall time, and
-  gaps between consecutive received frames (> 60 ms counts; these also catch stalls of this
-  client process).
+  gaps between consecutive received frames (> 60 ms counts, less any time this process's own
+  event loop was stalled during the gap: a heartbeat task records those stalls; the gaps they
+  explain are reported apart, as client_stall_gaps_over_60ms).
 
 A level underruns if any session's coverage or delivery is < 0.95, or any session has more than
 `--max-gaps` gaps > 60 ms. The sweep stops after the first level where answers go missing.
@@ -126,7 +127,33 @@ def answer_finished(client) -> bool:
     )
 
 
-def answer_continuity(client, expected_secs: float) -> dict[str, Any] | None:
+class LoopStalls:
+    """When this process's event loop ran late. It receives every client's audio, so a gap
+    between received frames that a stall here explains says nothing about the server."""
+
+    TICK_SECS = 0.005
+    LATE_SECS = 0.020
+
+    def __init__(self) -> None:
+        self.intervals: list[tuple[float, float]] = []
+
+    async def run(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(self.TICK_SECS)
+            now = time.perf_counter()
+            if now - last > self.TICK_SECS + self.LATE_SECS:
+                self.intervals.append((last, now))
+            last = now
+
+    def overlap(self, begin: float, end: float) -> float:
+        """Seconds of [begin, end] during which this loop was stalled."""
+        return sum(max(0.0, min(end, e) - max(begin, b)) for b, e in self.intervals)
+
+
+def answer_continuity(
+    client, expected_secs: float, stalls: LoopStalls | None = None
+) -> dict[str, Any] | None:
     """Continuity of the bot's answer: from the first loud frame after the user's (last) turn
     ended to the last loud frame before the bot stopped speaking for good."""
     turn_ends = client.message_times("user-stopped-speaking")
@@ -144,13 +171,22 @@ def answer_continuity(client, expected_secs: float) -> dict[str, Any] | None:
     loud_samples = sum(f[1] for f in span if f[2] >= LOUD_RMS)
     wall = span[-1][0] - span[0][0] + span[-1][1] / rate
     gaps = [b[0] - a[0] for a, b in zip(span, span[1:], strict=False)]
+    # A gap counts against the server only by what this process's own stalls don't explain.
+    unexplained = [
+        (b[0] - a[0]) - (stalls.overlap(a[0], b[0]) if stalls else 0.0)
+        for a, b in zip(span, span[1:], strict=False)
+    ]
     return {
         "loud_secs": loud_samples / rate,
         "expected_secs": expected_secs,
         "coverage": loud_samples / all_samples,
         "delivery": (all_samples / rate) / wall,
-        "gaps_over_60ms": sum(1 for g in gaps if g > GAP_SECS),
-        "max_gap_ms": max(gaps, default=0.0) * 1000,
+        "gaps_over_60ms": sum(1 for g in unexplained if g > GAP_SECS),
+        "client_stall_gaps_over_60ms": sum(
+            1 for g, u in zip(gaps, unexplained, strict=True) if g > GAP_SECS >= u
+        ),
+        "max_gap_ms": max(unexplained, default=0.0) * 1000,
+        "max_raw_gap_ms": max(gaps, default=0.0) * 1000,
         "p99_gap_ms": percentile(gaps, 99) * 1000 if gaps else 0.0,
         "user_turns": len(turn_ends),
         "interruptions": len(client.message_times("bot-interrupted")),
@@ -222,6 +258,8 @@ async def run_level(
     log_offset = _size(log_path)
     https = [httpx.AsyncClient(base_url=base_url, timeout=60) for _ in range(n)]
     clients = []
+    stalls = LoopStalls()
+    watching = asyncio.create_task(stalls.run())
     try:
         for i, http in enumerate(https):
             response = await http.post(
@@ -260,6 +298,7 @@ async def run_level(
         if args.profile and n == args.levels[-1]:
             os.kill(server_pid, signal.SIGUSR2)
     finally:
+        watching.cancel()
         for client in clients:
             with contextlib.suppress(Exception):
                 await client.close()
@@ -274,7 +313,8 @@ async def run_level(
 
     expected = len(REPLY.split()) * args.ms_per_word / 1000
     sessions = [
-        answer_continuity(c, expected) if ok else None for c, ok in zip(clients, done, strict=True)
+        answer_continuity(c, expected, stalls) if ok else None
+        for c, ok in zip(clients, done, strict=True)
     ]
     measured = [s for s in sessions if s is not None]
     missing = n - len(measured)
@@ -282,6 +322,9 @@ async def run_level(
         "coverage": min((s["coverage"] for s in measured), default=math.nan),
         "delivery": min((s["delivery"] for s in measured), default=math.nan),
         "gaps_over_60ms": max((s["gaps_over_60ms"] for s in measured), default=0),
+        "client_stall_gaps_over_60ms": max(
+            (s["client_stall_gaps_over_60ms"] for s in measured), default=0
+        ),
         "max_gap_ms": max((s["max_gap_ms"] for s in measured), default=math.nan),
         "loud_secs": min((s["loud_secs"] for s in measured), default=math.nan),
     }
@@ -308,6 +351,7 @@ async def run_level(
         "split_user_turns": sum(1 for s in measured if s["user_turns"] > 1),
         "server_log_problems": _log_problems(log_path, log_offset),
         "underrun": underrun,
+        "client_loop_stalls": len(stalls.intervals),
     }
 
 
