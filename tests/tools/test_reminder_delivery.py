@@ -73,6 +73,16 @@ def stub(context, clock: Clock | None = None) -> StubSession:
     return StubSession(spec=spec, now=clock or Clock(), db=context.db)
 
 
+async def until_said(session: StubSession, delivery) -> None:
+    """Run `delivery` (a live task's coroutine) until the session has said something."""
+    task = asyncio.create_task(delivery)
+    try:
+        await wait_until(lambda: session.said)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def wait_until(predicate, timeout: float = 3.0, step: float = 0.005) -> None:
     for _ in range(int(timeout / step)):
         if predicate():
@@ -194,12 +204,7 @@ async def test_attach_splits_at_one_instant(tool_context):
     line = await session.greeting_extras[0](session)
     assert line == "While you were away, a reminder came due: before start, today at 15:29."
 
-    task = asyncio.create_task(session.live_tasks[0](session))
-    try:
-        await wait_until(lambda: session.said)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await until_said(session, session.live_tasks[0](session))
     assert session.said == ["Reminder: after start"]
 
 
@@ -218,12 +223,7 @@ async def test_delivery_survives_a_store_failure(tool_context, monkeypatch):
     monkeypatch.setattr(ReminderRepository, "due", flaky_due)
     await add(tool_context, "still comes", NOW + timedelta(seconds=1))
     clock.at = NOW + timedelta(seconds=2)
-    task = asyncio.create_task(deliver_due_reminders(session, poll_secs=0.01, since=NOW))
-    try:
-        await wait_until(lambda: session.said)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await until_said(session, deliver_due_reminders(session, poll_secs=0.01, since=NOW))
     assert failures and session.said == ["Reminder: still comes"]
 
 
@@ -234,15 +234,15 @@ async def test_live_delivery_waits_for_the_greeting(tool_context):
     attach_reminders(session, poll_secs=0.01)
     await add(tool_context, "stretch", NOW + timedelta(seconds=1))
     clock.at = NOW + timedelta(seconds=2)
-    task = asyncio.create_task(session.live_tasks[0](session))
-    try:
+
+    async def greet_later() -> None:
         await asyncio.sleep(0.2)  # twenty ticks' worth: due, but no greeting yet
         assert session.said == []
         session.greeted.set()
-        await wait_until(lambda: session.said)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+
+    greeting = asyncio.create_task(greet_later())
+    await until_said(session, session.live_tasks[0](session))
+    await greeting  # raises if something was said before the greeting
     assert session.said == ["Reminder: stretch"]
 
 
@@ -254,10 +254,5 @@ async def test_a_page_that_never_gets_ready_still_gets_its_reminders(tool_contex
     attach_reminders(session, poll_secs=0.01)
     await add(tool_context, "stretch", NOW + timedelta(seconds=1))
     clock.at = NOW + timedelta(seconds=2)
-    task = asyncio.create_task(session.live_tasks[0](session))
-    try:
-        await wait_until(lambda: session.said)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await until_said(session, session.live_tasks[0](session))
     assert session.said == ["Reminder: stretch"]
