@@ -55,6 +55,7 @@ from assistant.pipeline.llm import (
 from assistant.pipeline.memory import ConversationRecorder, store_appender
 from assistant.pipeline.prompt import system_instruction
 from assistant.pipeline.stt import create_stt
+from assistant.pipeline.summarizer import summarize_overflow
 from assistant.pipeline.tts import VoiceState, create_tts
 from assistant.store.context import load_context
 from assistant.store.database import Database
@@ -99,6 +100,8 @@ class VoiceSession:
     )
     # Set once the greeting is queued: the page is listening, and what is said next follows it.
     greeted: asyncio.Event = field(default_factory=asyncio.Event)
+    # Run after a session that ended by itself (the user left), everything said being stored.
+    closing_tasks: list[LiveTask] = field(default_factory=list)
 
     async def say(self, text: str) -> None:
         """Speak unprompted; the words go into the context and so into the store."""
@@ -143,6 +146,11 @@ class VoiceSession:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await self.recorder.close()
+        for closing in self.closing_tasks:  # not when cancelled (the server is stopping)
+            try:
+                await closing(self)
+            except Exception:
+                logger.exception("a session's closing task failed")
 
 
 def greeting(user_name: str, *, resumed: bool) -> str:
@@ -259,6 +267,9 @@ async def build_voice_session(
             "tts": tts,
             "assistant": aggregators.assistant(),
         },
+    )
+    session.closing_tasks.append(
+        lambda live: summarize_overflow(settings, db, spec.user_id, spec.conversation_id)
     )
     session_ref.append(session)
     for hook in session_hooks:  # e.g. reminder delivery adds its live task and greeting line

@@ -35,6 +35,8 @@ MESSAGE_OVERHEAD_TOKENS = 4
 
 DEFAULT_PAGE_SIZE = 64
 MAX_PAGE_SIZE = 1024
+# The most a summary request condenses, in resume budgets.
+MAX_OVERFLOW_BUDGETS = 3
 
 
 class StoredMessage(Protocol):
@@ -50,6 +52,8 @@ class StoredMessage(Protocol):
     def tool_calls(self) -> list[dict[str, Any]] | None: ...
     @property
     def tool_call_id(self) -> str | None: ...
+    @property
+    def seq(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +134,25 @@ class _CallGroup:
 
 def _units(rows: Iterable[StoredMessage]) -> list[list[dict[str, Any]]]:
     """Convert rows into atomic units: a single message, or a tool-call group."""
+    return _units_and_starts(rows)[0]
+
+
+def _units_and_starts(
+    rows: Iterable[StoredMessage],
+) -> tuple[list[list[dict[str, Any]]], list[int]]:
+    """`_units`, and the seq of the row each unit starts at."""
     units: list[_CallGroup | dict[str, Any]] = []
+    starts: list[int] = []
     owner: dict[str, _CallGroup] = {}  # call id -> most recent group that made that call
     for row in rows:
         if row.kind == MessageKind.SUMMARY:
             if _has_text(row.content):
-                units.append({"role": SUMMARY_ROLE, "content": SUMMARY_PREFIX + row.content})
+                _append(
+                    units,
+                    starts,
+                    row,
+                    {"role": SUMMARY_ROLE, "content": SUMMARY_PREFIX + row.content},
+                )
             continue
         role, content = row.role, row.content
         if role == Role.TOOL:
@@ -156,14 +173,20 @@ def _units(rows: Iterable[StoredMessage]) -> list[list[dict[str, Any]]]:
             calls = _normalize_tool_calls(row.tool_calls)
             if calls:
                 group = _CallGroup(text, calls)
-                units.append(group)
+                _append(units, starts, row, group)
                 owner.update((call["id"], group) for call in calls)
             elif text:
-                units.append({"role": "assistant", "content": text})
+                _append(units, starts, row, {"role": "assistant", "content": text})
         elif role in (Role.USER, Role.SYSTEM) and text:
-            units.append({"role": str(role), "content": text})
+            _append(units, starts, row, {"role": str(role), "content": text})
     rendered = [u.render() if isinstance(u, _CallGroup) else [u] for u in units]
-    return [unit for unit in rendered if unit]
+    kept = [(unit, start) for unit, start in zip(rendered, starts, strict=True) if unit]
+    return [unit for unit, _ in kept], [start for _, start in kept]
+
+
+def _append(units: list, starts: list[int], row: StoredMessage, unit: Any) -> None:
+    units.append(unit)
+    starts.append(row.seq)
 
 
 def to_openai_messages(rows: Iterable[StoredMessage]) -> list[dict[str, Any]]:
@@ -286,3 +309,73 @@ async def load_context(
         page = min(page * 2, MAX_PAGE_SIZE)
 
     return [message for unit in head + _start_at_user(window) for message in unit]
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """What a resume would leave out, to be condensed into a summary."""
+
+    transcript: list[dict[str, Any]]  # the latest summary (if any), then the messages left out
+    until_seq: int  # the last seq they cover: the new summary's ``summary_until_seq``
+
+
+async def find_overflow(
+    session: AsyncSession,
+    user_id: int,
+    conversation_id: str,
+    token_budget: int,
+    *,
+    keep_ratio: float = 0.5,
+) -> Overflow | None:
+    """The messages since the latest summary that no longer fit ``token_budget``, or None.
+
+    When they don't all fit, everything but the newest ``keep_ratio`` of the budget (cut where
+    the user speaks, so no exchange is split) is overflow: condensed into a summary, it leaves
+    room for the conversation to grow before the next one. Reads at most as many rows as
+    ``load_context`` would consider (``token_budget``), newest first.
+    """
+    owned = await session.scalar(
+        select(Conversation.id).where(
+            Conversation.id == conversation_id, Conversation.user_id == user_id
+        )
+    )
+    if owned is None:
+        return None
+    summary = (
+        await session.execute(
+            select(*_ROW_COLUMNS, Message.summary_until_seq)
+            .where(Message.conversation_id == conversation_id)
+            .where(Message.kind == MessageKind.SUMMARY)
+            .order_by(Message.seq.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    floor = 0
+    head: list[list[dict[str, Any]]] = []
+    if summary is not None:
+        head = _units([summary])
+        floor = summary.summary_until_seq if summary.summary_until_seq is not None else summary.seq
+    newest_first = (
+        await session.execute(
+            select(*_ROW_COLUMNS)
+            .where(Message.conversation_id == conversation_id, Message.seq > floor)
+            .where(Message.kind != MessageKind.SUMMARY)
+            .order_by(Message.seq.desc())
+            .limit(max(DEFAULT_PAGE_SIZE, token_budget))
+        )
+    ).all()
+    units, starts = _units_and_starts(reversed(newest_first))
+    head_tokens = sum(_unit_tokens(unit) for unit in head)
+    if head_tokens + sum(_unit_tokens(unit) for unit in units) <= token_budget:
+        return None
+    kept, _ = _fit(units, int(token_budget * keep_ratio))
+    cut = len(units) - len(kept)
+    while cut < len(units) and units[cut][0]["role"] != "user":
+        cut += 1
+    if cut == 0 or cut == len(units):
+        return None  # nothing to condense, or no user turn to resume from
+    # One request's worth: the newest of what overflows (a history imported without summaries
+    # can be far longer than a model takes at once; what is older was out of reach already).
+    condensed, _ = _fit(units[:cut], MAX_OVERFLOW_BUDGETS * token_budget)
+    transcript = [message for unit in head + condensed for message in unit]
+    return Overflow(transcript=transcript, until_seq=starts[cut] - 1)
