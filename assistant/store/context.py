@@ -238,6 +238,33 @@ _ROW_COLUMNS = (
 )
 
 
+async def _latest_summary(
+    session: AsyncSession, user_id: int, conversation_id: str
+) -> tuple[list[list[dict[str, Any]]], int] | None:
+    """The latest summary as a unit list (empty if none) and the seq it covers up to (0 if
+    none); None if the conversation doesn't exist or isn't the user's."""
+    owned = await session.scalar(
+        select(Conversation.id).where(
+            Conversation.id == conversation_id, Conversation.user_id == user_id
+        )
+    )
+    if owned is None:
+        return None
+    summary = (
+        await session.execute(
+            select(*_ROW_COLUMNS, Message.summary_until_seq)
+            .where(Message.conversation_id == conversation_id)
+            .where(Message.kind == MessageKind.SUMMARY)
+            .order_by(Message.seq.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    if summary is None:
+        return [], 0
+    floor = summary.summary_until_seq if summary.summary_until_seq is not None else summary.seq
+    return _units([summary]), floor
+
+
 async def load_context(
     session: AsyncSession,
     user_id: int,
@@ -259,28 +286,10 @@ async def load_context(
     useful row costs several tokens) caps the rows read even if the history is full of rows
     that produce nothing, such as empty interrupted messages.
     """
-    owned = await session.scalar(
-        select(Conversation.id).where(
-            Conversation.id == conversation_id, Conversation.user_id == user_id
-        )
-    )
-    if owned is None:
+    found = await _latest_summary(session, user_id, conversation_id)
+    if found is None:
         return []
-
-    summary = (
-        await session.execute(
-            select(*_ROW_COLUMNS, Message.summary_until_seq)
-            .where(Message.conversation_id == conversation_id)
-            .where(Message.kind == MessageKind.SUMMARY)
-            .order_by(Message.seq.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    head: list[list[dict[str, Any]]] = []
-    floor = 0
-    if summary is not None:
-        head = _units([summary])
-        floor = summary.summary_until_seq if summary.summary_until_seq is not None else summary.seq
+    head, floor = found
     budget = token_budget - sum(_unit_tokens(unit) for unit in head)
     row_cap = max(page_size, max_rows if max_rows is not None else token_budget)
 
@@ -334,27 +343,10 @@ async def find_overflow(
     room for the conversation to grow before the next one. Reads at most as many rows as
     ``load_context`` would consider (``token_budget``), newest first.
     """
-    owned = await session.scalar(
-        select(Conversation.id).where(
-            Conversation.id == conversation_id, Conversation.user_id == user_id
-        )
-    )
-    if owned is None:
+    found = await _latest_summary(session, user_id, conversation_id)
+    if found is None:
         return None
-    summary = (
-        await session.execute(
-            select(*_ROW_COLUMNS, Message.summary_until_seq)
-            .where(Message.conversation_id == conversation_id)
-            .where(Message.kind == MessageKind.SUMMARY)
-            .order_by(Message.seq.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    floor = 0
-    head: list[list[dict[str, Any]]] = []
-    if summary is not None:
-        head = _units([summary])
-        floor = summary.summary_until_seq if summary.summary_until_seq is not None else summary.seq
+    head, floor = found
     newest_first = (
         await session.execute(
             select(*_ROW_COLUMNS)
