@@ -170,11 +170,12 @@ def answer_continuity(
     all_samples = sum(f[1] for f in span)
     loud_samples = sum(f[1] for f in span if f[2] >= LOUD_RMS)
     wall = span[-1][0] - span[0][0] + span[-1][1] / rate
-    gaps = [b[0] - a[0] for a, b in zip(span, span[1:], strict=False)]
+    pairs = list(zip(span, span[1:], strict=False))
+    gaps = [b[0] - a[0] for a, b in pairs]
     # A gap counts against the server only by what this process's own stalls don't explain.
     unexplained = [
-        (b[0] - a[0]) - (stalls.overlap(a[0], b[0]) if stalls else 0.0)
-        for a, b in zip(span, span[1:], strict=False)
+        gap - (stalls.overlap(a[0], b[0]) if stalls else 0.0)
+        for gap, (a, b) in zip(gaps, pairs, strict=True)
     ]
     return {
         "loud_secs": loud_samples / rate,

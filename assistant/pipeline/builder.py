@@ -269,7 +269,9 @@ async def build_voice_session(
         },
     )
     session.closing_tasks.append(
-        lambda live: summarize_overflow(settings, db, spec.user_id, spec.conversation_id)
+        lambda live: summarize_overflow(
+            live.llm.client, settings, db, spec.user_id, spec.conversation_id
+        )
     )
     session_ref.append(session)
     for hook in session_hooks:  # e.g. reminder delivery adds its live task and greeting line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from openai import APITimeoutError, BadRequestError, Timeout
+from openai import APITimeoutError, AsyncOpenAI, BadRequestError, Timeout
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.groq.llm import GroqLLMService
 from pipecat.utils.errors import ErrorCategory
@@ -50,6 +50,11 @@ class AssistantLLM(GroqLLMService):
         # Set before super().__init__, which calls create_client.
         self._timeout_secs = timeout_secs
         super().__init__(**kwargs)
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """The session's Groq client (bounded as below), for requests outside the pipeline."""
+        return self._client
 
     def create_client(self, api_key=None, base_url=None, **kwargs):
         client = super().create_client(api_key, base_url, **kwargs)

@@ -14,7 +14,7 @@ import asyncio
 from loguru import logger
 from openai import AsyncOpenAI
 
-from assistant.config import Settings, secret_value
+from assistant.config import Settings
 from assistant.store.context import Overflow, find_overflow
 from assistant.store.database import Database
 from assistant.store.repository import ConversationRepository
@@ -49,9 +49,12 @@ def transcript_text(overflow: Overflow) -> str:
 
 
 async def summarize_overflow(
-    settings: Settings, db: Database, user_id: int, conversation_id: str
+    client: AsyncOpenAI, settings: Settings, db: Database, user_id: int, conversation_id: str
 ) -> bool:
     """Store a new summary if the conversation outgrew the resume budget; True if it did.
+
+    ``client`` is the session's own Groq client (`AssistantLLM.client`): a new one would build
+    its TLS context on the event loop the other sessions' audio runs on.
 
     Failures (the model, the network, the store) are logged and leave everything as it was:
     the messages are all still stored, and the next session's end tries again.
@@ -63,21 +66,15 @@ async def summarize_overflow(
             )
         if overflow is None:
             return False
-        async with AsyncOpenAI(
-            api_key=secret_value(settings.groq_api_key),
-            base_url=settings.groq_base_url,
-            timeout=settings.llm_timeout_secs,
-            max_retries=1,
-        ) as client:
-            response = await client.chat.completions.create(
-                model=settings.groq_llm_model,
-                messages=[
-                    {"role": "system", "content": SUMMARY_INSTRUCTION},
-                    {"role": "user", "content": transcript_text(overflow)},
-                ],
-                max_tokens=MAX_SUMMARY_TOKENS,
-                temperature=0.2,
-            )
+        response = await client.with_options(max_retries=1).chat.completions.create(
+            model=settings.groq_llm_model,
+            messages=[
+                {"role": "system", "content": SUMMARY_INSTRUCTION},
+                {"role": "user", "content": transcript_text(overflow)},
+            ],
+            max_tokens=MAX_SUMMARY_TOKENS,
+            temperature=0.2,
+        )
         text = (response.choices[0].message.content or "").strip() if response.choices else ""
         if not text:
             logger.warning(f"the model wrote an empty summary for {conversation_id}")

@@ -360,12 +360,12 @@ async def find_overflow(
     head_tokens = sum(_unit_tokens(unit) for unit in head)
     if head_tokens + sum(_unit_tokens(unit) for unit in units) <= token_budget:
         return None
-    kept, _ = _fit(units, int(token_budget * keep_ratio))
+    kept = _start_at_user(_fit(units, int(token_budget * keep_ratio))[0])
+    if not kept or kept[0][0]["role"] != "user":
+        return None  # no user turn to resume from
     cut = len(units) - len(kept)
-    while cut < len(units) and units[cut][0]["role"] != "user":
-        cut += 1
-    if cut == 0 or cut == len(units):
-        return None  # nothing to condense, or no user turn to resume from
+    if cut == 0:
+        return None  # nothing to condense
     # One request's worth: the newest of what overflows (a history imported without summaries
     # can be far longer than a model takes at once; what is older was out of reach already).
     condensed, _ = _fit(units[:cut], MAX_OVERFLOW_BUDGETS * token_budget)
