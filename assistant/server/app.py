@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from assistant.config import Settings
 from assistant.server import api, rtc
 from assistant.server.rtc import VoiceBots
-from assistant.server.security import AccessToken, BodySizeLimit
+from assistant.server.security import AccessToken, BodySizeLimit, invalid_request
 from assistant.server.web_sessions import WebSessions
 from assistant.store.database import Database
 
@@ -65,6 +66,7 @@ def create_app(
     app.state.web_sessions = WebSessions()
     app.state.bots = VoiceBots(settings, database, tool_factory)
 
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     if settings.access_token is not None:
         app.add_middleware(AccessToken, token=settings.access_token.get_secret_value())

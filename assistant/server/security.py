@@ -1,4 +1,5 @@
-"""Request guards: an access token when exposed beyond loopback, and a cap on body size."""
+"""Request guards: an access token when exposed beyond loopback, a cap on body size, and a
+validation-error answer that any parsed body can be echoed in."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import hmac
 import ipaddress
 import json
 
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOKEN_COOKIE = "assistant_token"
@@ -105,3 +110,14 @@ class AccessToken:
             await send(message)
 
         await self.app(scope, receive, remember)
+
+
+async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, except that a body Python's JSON parser accepts but JSON can't carry back
+    (Infinity, NaN) loses its echoed inputs instead of turning the answer into a 500."""
+    errors = jsonable_encoder(error.errors())
+    try:
+        return JSONResponse(status_code=422, content={"detail": errors})
+    except ValueError:
+        plain = [{key: value for key, value in e.items() if key != "input"} for e in errors]
+        return JSONResponse(status_code=422, content={"detail": plain})
