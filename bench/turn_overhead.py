@@ -80,7 +80,7 @@ STORE_ABLATIONS = {
     "ours-threadstore": "thread",
     "ours-nohold": "nohold",
 }
-VARIANTS = ["ours", "bare", *STORE_ABLATIONS, "ours-notools", "ours-nohooks"]
+VARIANTS = ["ours", "bare", *STORE_ABLATIONS, "ours-notools", "ours-nohooks", "ours-sdkcreate"]
 
 
 # --------------------------------------------------------------------------- probes
@@ -367,6 +367,9 @@ async def start_ours(
         )
     finally:
         builder.store_appender, builder.ConversationRecorder = real_appender, real_recorder
+    if name == "ours-sdkcreate":  # the openai SDK's create, request transform included
+        client = session.llm.client
+        session.llm.stream_chat = lambda params: client.chat.completions.create(**params)
     clock = TurnClock(session.processors["user"], session.processors["llm"], capture)
     session.worker.add_observer(clock)
     task = asyncio.create_task(session.run(), name=name)
@@ -653,7 +656,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated, interleaved: ours, bare and the ablations ours-nostore"
         " (recorder writes nothing), ours-threadstore (recorder writes from a worker thread),"
         " ours-nohold (recorder writes at the end of the turn, not when the bot speaks),"
-        " ours-notools, ours-nohooks, ours-minimal (no store, tools or hooks)",
+        " ours-notools, ours-nohooks, ours-minimal (no store, tools or hooks),"
+        " ours-sdkcreate (LLM request through the openai SDK's create, as bare)",
     )
     add_results_name(parser, NAME)
     args = parser.parse_args(argv)

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from openai import APITimeoutError, AsyncOpenAI, BadRequestError, Timeout
+from openai import (
+    APITimeoutError,
+    AsyncOpenAI,
+    AsyncStream,
+    BadRequestError,
+    NotGiven,
+    Omit,
+    RequestOptions,
+    Timeout,
+)
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.groq.llm import GroqLLMService
 from pipecat.utils.errors import ErrorCategory
 from pipecat.utils.http import TIMEOUT_EXCEPTIONS
+from pipecat.utils.types import assert_given
 
 from assistant.config import Settings, secret_value
 
@@ -30,6 +42,15 @@ def is_tool_use_failed(error: BaseException) -> bool:
 def is_timeout(error: BaseException) -> bool:
     """Our own bound, the SDK's request timeout, or a read timeout while streaming."""
     return isinstance(error, (TimeoutError, APITimeoutError, *TIMEOUT_EXCEPTIONS))
+
+
+# `create`'s per-request arguments that are request options rather than body fields.
+_REQUEST_OPTIONS = {
+    "extra_headers": "headers",
+    "extra_query": "params",
+    "extra_body": "extra_json",
+    "timeout": "timeout",
+}
 
 
 class AssistantLLM(GroqLLMService):
@@ -62,16 +83,55 @@ class AssistantLLM(GroqLLMService):
         timeout = Timeout(self._timeout_secs, connect=min(CONNECT_TIMEOUT_SECS, self._timeout_secs))
         return client.with_options(timeout=timeout)
 
-    async def get_chat_completions(self, context: LLMContext):
+    async def get_chat_completions(self, context: LLMContext) -> AsyncStream[ChatCompletionChunk]:
         # One bound for the whole wait before the stream starts, however many attempts the SDK
         # makes (it retries 429, 5xx and timeouts twice, with backoff).
         try:
             async with asyncio.timeout(self._timeout_secs):
-                return await super().get_chat_completions(context)
+                return await self.stream_chat(await self.request_params(context))
         except TimeoutError as error:
             raise LLMTimeoutError(
                 f"no response from the language model within {self._timeout_secs:g} s"
             ) from error
+
+    async def request_params(self, context: LLMContext) -> dict[str, Any]:
+        """The request pipecat's `get_chat_completions` makes for this context."""
+        self._log_llm_response(context)
+        params_from_context = await self.get_llm_adapter().get_llm_invocation_params(
+            context,
+            system_instruction=assert_given(self._settings.system_instruction),
+            convert_developer_to_user=not self.supports_developer_role,
+        )
+        return self.build_chat_completion_params(params_from_context)
+
+    async def stream_chat(self, params: dict[str, Any]) -> AsyncStream[ChatCompletionChunk]:
+        """`chat.completions.create(**params)` without the SDK's request transform.
+
+        For chat parameters made of plain dicts and lists, which is what pipecat builds, the
+        transform returns them unchanged less the NOT_GIVEN ones, after walking every message and
+        tool against the SDK's TypedDict annotations: 2.4 ms of CPU for 12 messages and 41 ms for
+        180 (a conversation resumed at the default budget) on this 2-core machine, between the
+        end of the user's turn and the request leaving, on the event loop every live session's
+        audio runs on. The same client sends it (auth, retries, timeouts). pipecat's
+        `retry_on_timeout` is not honoured: the bound in `get_chat_completions` replaces it.
+        """
+        body: dict[str, Any] = {}
+        options: RequestOptions = {"security": {"bearer_auth": True}}
+        for key, value in params.items():
+            if isinstance(value, NotGiven | Omit):
+                continue
+            if key in _REQUEST_OPTIONS:
+                options[_REQUEST_OPTIONS[key]] = value  # type: ignore[literal-required]
+            else:
+                body[key] = value
+        return await self._client.post(
+            "/chat/completions",
+            body=body,
+            options=options,
+            cast_to=ChatCompletion,
+            stream=True,
+            stream_cls=AsyncStream[ChatCompletionChunk],
+        )
 
     def _classify_error(self, exception: Exception) -> ErrorCategory | None:
         if is_tool_use_failed(exception):
