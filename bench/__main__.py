@@ -51,6 +51,16 @@ def summary_rows(results: dict[str, dict[str, Any] | None]) -> list[list[Any]]:
                 "",
             ]
         )
+        if turn.get("features"):
+            rows.append(
+                [
+                    "",
+                    "  our features alone (ours/bare-lean)",
+                    f"{turn['features']['ratio_median']:.3f}",
+                    "",
+                    "",
+                ]
+            )
     resume = results.get("resume_scale")
     if resume:
         sizes = resume["config"]["sizes"]
