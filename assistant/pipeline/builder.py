@@ -56,7 +56,7 @@ from assistant.pipeline.memory import ConversationRecorder, store_appender
 from assistant.pipeline.prompt import system_instruction
 from assistant.pipeline.stt import create_stt
 from assistant.pipeline.summarizer import summarize_overflow
-from assistant.pipeline.tts import VoiceState, create_tts
+from assistant.pipeline.tts import VoiceState, create_tts, tls_context
 from assistant.store.context import load_context
 from assistant.store.database import Database
 from assistant.store.repository import ConversationRepository
@@ -186,7 +186,8 @@ async def build_voice_session(
         user_name=spec.user_name, timezone=spec.timezone, now=now(), resumed=resumed
     )
     # 100-300 ms of blocking work: two ONNX model loads (Silero VAD, smart-turn) and the STT and
-    # LLM clients' TLS contexts (certificate loading). On the event loop it would stall the audio
+    # LLM clients' TLS contexts (certificate loading), and on the first session the one every
+    # Cartesia connection shares. On the event loop it would stall the audio
     # of every live session each time someone connects; onnxruntime and OpenSSL release the GIL
     # while they work, so in a worker thread it doesn't. Constructing these off the loop is safe:
     # none of them touches the loop until the pipeline starts (asyncio primitives bind lazily).
@@ -284,6 +285,7 @@ def _blocking_parts(
 ) -> tuple[GroqSTTService, AssistantLLM, LLMUserAggregatorParams]:
     """What building a session does that blocks (model loads, TLS contexts): run in a thread."""
     stt = _bound_stt(create_stt(settings), settings.stt_timeout_secs)
+    tls_context()
     return stt, create_llm(settings, instruction), _user_params(settings)
 
 

@@ -59,6 +59,7 @@ import base64
 import json
 import math
 import secrets
+import ssl as ssl_module
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -425,6 +426,7 @@ class FakeCartesia:
             is synthesized (stands in for the real ``max_buffer_delay_ms``).
         api_keys: If given, only these keys are accepted (HTTP 401 otherwise).
         models: If given, only these ``model_id`` values are accepted.
+        ssl: If given, a server TLS context: the fake serves ``wss://``, as Cartesia does.
     """
 
     def __init__(
@@ -438,6 +440,7 @@ class FakeCartesia:
         amplitude: float = 0.3,
         api_keys: set[str] | None = None,
         models: set[str] | None = None,
+        ssl: ssl_module.SSLContext | None = None,
     ):
         self.ms_per_word = ms_per_word
         self.chunk_ms = chunk_ms
@@ -447,6 +450,7 @@ class FakeCartesia:
         self.amplitude = amplitude
         self.api_keys = api_keys
         self.models = models
+        self.ssl = ssl  # serve wss:// with this server context
 
         self.requests: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
@@ -472,6 +476,7 @@ class FakeCartesia:
             0,
             process_request=self._process_request,
             max_size=None,
+            ssl=self.ssl,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -491,7 +496,7 @@ class FakeCartesia:
     @property
     def websocket_base_url(self) -> str:
         """What ``cartesia.AsyncCartesia(websocket_base_url=...)`` takes (it adds the path)."""
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{'wss' if self.ssl else 'ws'}://127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
