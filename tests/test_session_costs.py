@@ -6,10 +6,12 @@ audio past its last consumer, the user aggregator, nor feed observers nothing re
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import pipecat.audio.turn.smart_turn.local_smart_turn_v3 as smart_turn_module
 from pipecat.frames.frames import InputAudioRawFrame
+from pipecat.observers.base_observer import BaseObserver, FrameProcessed
 
 import assistant.pipeline.builder as builder
 from assistant.config import TurnDetection
@@ -87,3 +89,44 @@ async def test_no_observer_whose_output_nothing_reads(settings, db):
         settings, db, builder.SessionSpec(user.id, user.name, conversation.id)
     )
     assert session.worker.turn_tracking_observer is None
+
+
+class _ProcessingWatcher(BaseObserver):
+    """An observer that does handle "frame processed" events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.processed = 0
+
+    async def on_process_frame(self, data: FrameProcessed) -> None:
+        self.processed += 1
+
+
+async def test_processed_frame_events_reach_only_observers_that_handle_them(
+    headless, fake_groq, fake_cartesia
+):
+    # pipecat queues every processing of every frame to every observer (8.5 a mic frame), a
+    # queue put and a task wake-up each; the session's observers only look at pushes.
+    fake_groq.reply_text("Hello there.")
+    async with headless.session() as live:
+        watcher = _ProcessingWatcher()
+        live.session.worker.add_observer(watcher)
+        delivered: collections.Counter[tuple[str, str]] = collections.Counter()
+        for observer, proxy in live.session.worker._observer._proxies.items():
+            name = type(observer).__name__
+
+            def counting(data, put=proxy.queue.put, name=name):
+                delivered[(name, type(data).__name__)] += 1
+                return put(data)
+
+            proxy.queue.put = counting
+
+        await live.user_says("hello there")
+        await live.wait_for_messages(lambda rows: any(m.role == "assistant" for m in rows))
+
+    observers = {name for name, _ in delivered}
+    assert {"RTVIObserver", "_RecorderObserver", "VoiceDropWatch"} <= observers
+    for name in observers - {"_ProcessingWatcher"}:
+        assert delivered[(name, "FramePushed")] > 0
+        assert delivered[(name, "FrameProcessed")] == 0, name
+    assert watcher.processed > 0

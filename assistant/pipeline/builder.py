@@ -57,6 +57,7 @@ from assistant.pipeline.prompt import system_instruction
 from assistant.pipeline.stt import create_stt
 from assistant.pipeline.summarizer import summarize_overflow
 from assistant.pipeline.tts import VoiceState, create_tts, tls_context
+from assistant.pipeline.worker import AssistantWorker
 from assistant.store.context import load_context
 from assistant.store.database import Database
 from assistant.store.repository import ConversationRepository
@@ -241,7 +242,7 @@ async def build_voice_session(
         )
         if p is not None
     ]
-    worker = PipelineWorker(
+    worker = AssistantWorker(
         Pipeline(processors),
         params=pipeline_params or PipelineParams(enable_metrics=True),
         observers=[recorder.observer, voice_drops],
