@@ -70,6 +70,7 @@ async def test_the_request_is_what_the_sdk_would_send(settings, fake_groq):
     llm = _llm(settings)
     params = await llm.request_params(_context())
     params["extra_body"] = {"reasoning_format": "hidden"}  # request options go where they belong
+    params["extra_headers"] = None  # as `create` takes it: no extra headers
     for _ in range(2):
         fake_groq.reply_text("Boiler man Friday.")
 

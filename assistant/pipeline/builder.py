@@ -188,10 +188,10 @@ async def build_voice_session(
     )
     # 100-300 ms of blocking work: two ONNX model loads (Silero VAD, smart-turn) and the STT and
     # LLM clients' TLS contexts (certificate loading), and on the first session the one every
-    # Cartesia connection shares. On the event loop it would stall the audio
-    # of every live session each time someone connects; onnxruntime and OpenSSL release the GIL
-    # while they work, so in a worker thread it doesn't. Constructing these off the loop is safe:
-    # none of them touches the loop until the pipeline starts (asyncio primitives bind lazily).
+    # Cartesia connection shares. On the event loop it would stall the audio of every live
+    # session each time someone connects; onnxruntime and OpenSSL release the GIL while they
+    # work, so in a worker thread it doesn't. Constructing these off the loop is safe: none of
+    # them touches the loop until the pipeline starts (asyncio primitives bind lazily).
     stt, llm, user_params = await asyncio.to_thread(_blocking_parts, settings, instruction)
     tts = create_tts(settings, voice)
     session_ref: list[VoiceSession] = []

@@ -118,8 +118,8 @@ class AssistantLLM(GroqLLMService):
         body: dict[str, Any] = {}
         options: RequestOptions = {"security": {"bearer_auth": True}}
         for key, value in params.items():
-            if isinstance(value, NotGiven | Omit):
-                continue
+            if isinstance(value, NotGiven | Omit) or (value is None and key.startswith("extra_")):
+                continue  # as `create` does: None extras are no extras, a None timeout is none
             if key in _REQUEST_OPTIONS:
                 options[_REQUEST_OPTIONS[key]] = value  # type: ignore[literal-required]
             else:
