@@ -45,6 +45,7 @@ from pipecat.utils.types import NOT_GIVEN
 from pipecat.workers.runner import WorkerRunner
 
 from assistant.config import Settings, TurnDetection
+from assistant.pipeline.groq_http import preconnect
 from assistant.pipeline.llm import (
     CONNECT_TIMEOUT_SECS,
     AssistantLLM,
@@ -270,6 +271,8 @@ async def build_voice_session(
             "assistant": aggregators.assistant(),
         },
     )
+    # The user's first turn then finds both Groq connections open (see groq_http).
+    session.live_tasks.append(lambda live: preconnect(live.llm.client, stt._client))
     session.closing_tasks.append(
         lambda live: summarize_overflow(
             live.llm.client, settings, db, spec.user_id, spec.conversation_id

@@ -367,6 +367,8 @@ class FakeGroq:
         self.protocol_errors: list[str] = []
         self.auth_failures = 0
         self.disconnects = 0  # streams the client hung up on before [DONE]
+        # (method, path, client port) of every request: the port tells the TCP connections apart.
+        self.request_log: list[tuple[str, str, int]] = []
 
         self._replies: list[ChatReply | ReplyFn] = []
         self._transcripts: list[TranscriptReply] = []
@@ -378,7 +380,13 @@ class FakeGroq:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> FakeGroq:
-        app = web.Application(client_max_size=100 * 1024 * 1024)
+        @web.middleware
+        async def log_request(request: web.Request, handler):
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.request_log.append((request.method, request.path, peer[1] if peer else -1))
+            return await handler(request)
+
+        app = web.Application(client_max_size=100 * 1024 * 1024, middlewares=[log_request])
         app.router.add_post(f"{API_PREFIX}/chat/completions", self._chat)
         app.router.add_post(f"{API_PREFIX}/audio/transcriptions", self._transcriptions)
         app.router.add_get(f"{API_PREFIX}/models", self._models)
@@ -537,6 +545,7 @@ class FakeGroq:
         self.protocol_errors.clear()
         self.auth_failures = 0
         self.disconnects = 0
+        self.request_log.clear()
 
     # ---------------------------------------------------------------- waiting
 
