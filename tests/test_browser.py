@@ -144,3 +144,54 @@ async def test_talk_take_a_note_and_resume_in_chromium(
     assert foreign_requests == []
     assert console_errors == []
     assert fake_groq.protocol_errors == []
+
+
+async def test_a_second_tab_takes_the_conversation_over(
+    settings, db, fake_groq, fake_cartesia, monkeypatch
+):
+    from playwright.async_api import async_playwright, expect
+
+    pin_ice_to_loopback(monkeypatch)
+    wav = speech_wav("hello", lead_silence=30.0)  # a quiet microphone: nobody speaks
+    async with running_server(settings, db, default_tools) as base_url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        first = await context.new_page()
+        console_errors: list[str] = []
+        first.on("pageerror", lambda error: console_errors.append(str(error)))
+        try:
+            await first.goto(base_url + "/")
+            await first.get_by_test_id("user-name").fill("alice")
+            await first.get_by_test_id("user-continue").click()
+            await first.get_by_test_id("connect").click()
+            await expect(first.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
+
+            conversation_id = await first.evaluate("window.assistantUI.state.conversationId")
+            for _ in range(100):  # listed once it has a message: the greeting, once spoken
+                listed = await (await first.request.get(base_url + "/api/conversations")).json()
+                if any(c["id"] == conversation_id and c["message_count"] for c in listed):
+                    break
+                await first.wait_for_timeout(100)
+
+            # Same browser and user, another tab, resuming that conversation from the list.
+            second = await context.new_page()
+            second.on("pageerror", lambda error: console_errors.append(str(error)))
+            await second.goto(base_url + "/")
+            await second.get_by_test_id("user-name").fill("alice")
+            await second.get_by_test_id("user-continue").click()
+            item = second.locator(f'[data-conversation-id="{conversation_id}"]')
+            await item.get_by_test_id("resume").click()
+            await second.get_by_test_id("connect").click()
+            await expect(second.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
+
+            # The first tab is told, and its call ends without "the assistant hung up".
+            toast = first.get_by_test_id("toast").filter(has_text="Continued elsewhere")
+            await expect(toast).to_be_visible(timeout=10_000)
+            await expect(first.get_by_test_id("status")).to_have_text("idle", timeout=10_000)
+            await expect(first.get_by_test_id("toast").filter(has_text="hung up")).to_have_count(0)
+            await expect(second.get_by_test_id("status")).to_have_text("connected")
+            await first.screenshot(path=ARTIFACTS / "browser-moved.png", full_page=True)
+        finally:
+            await browser.close()
+
+    assert console_errors == []

@@ -130,3 +130,50 @@ async def test_two_users_talk_at_once_and_sessions_end_cleanly(
             assert "You said I am alice." in alice_texts and "You said I am bob." in bob_texts
             assert not any("bob" in (t or "") for t in alice_texts)
             assert not any("alice" in (t or "") for t in bob_texts)
+
+
+async def test_a_conversation_opened_in_another_tab_moves_there(
+    voice_server, fake_groq, fake_cartesia
+):
+    fake_groq.transcribe("my favourite colour is green")
+    fake_groq.reply_text("Green it is.")
+    async with voice_server(lambda context: []) as base_url:
+        async with (
+            httpx.AsyncClient(base_url=base_url) as first_tab,
+            httpx.AsyncClient(base_url=base_url) as second_tab,
+        ):
+            conversation_id = await select(first_tab, "alice")
+            first, second = RTCClient(first_tab), RTCClient(second_tab)
+            try:
+                await first.connect(speech_wav("my favourite colour is green", lead_silence=2.5))
+                await wait_for_message(first_tab, conversation_id, "Green it is.")
+
+                await select(second_tab, "alice", conversation_id)
+                fake_groq.transcribe("what colour do I like")
+                fake_groq.reply_text("You like green.")
+                await second.connect(speech_wav("what colour do I like", lead_silence=2.5))
+                await first.wait_until(lambda: first.server_messages("session-moved"))
+                await second.wait_until(lambda: second.server_messages("session"))
+                await wait_for_message(second_tab, conversation_id, "You like green.")
+                voice_sessions = [(await second_tab.get("/healthz")).json()["voice_sessions"]]
+                for _ in range(50):  # the first session's task ends just after it hands over
+                    if voice_sessions[-1] == 1:
+                        break
+                    await asyncio.sleep(0.1)
+                    voice_sessions.append(
+                        (await second_tab.get("/healthz")).json()["voice_sessions"]
+                    )
+            finally:
+                await first.close()
+                await second.close()
+
+    # The first tab was told, and its session ended: one conversation, one live session.
+    assert first.server_messages("session-moved") == [
+        {"type": "session-moved", "conversation_id": conversation_id}
+    ]
+    assert voice_sessions[-1] == 1
+    assert second.server_messages("session")[0]["resumed"] is True
+    # The second tab's session went on from everything the first one stored.
+    second_request = fake_groq.chat_requests[-1]["messages"]
+    assert {"role": "user", "content": "my favourite colour is green"} in second_request
+    assert {"role": "assistant", "content": "Green it is."} in second_request

@@ -79,6 +79,9 @@ class SessionSpec:
 LiveTask = Callable[["VoiceSession"], Awaitable[None]]
 SessionHook = Callable[["VoiceSession"], None]
 
+# How long a session handing its conversation over may take to end on its own.
+HAND_OVER_SECS = 3.0
+
 
 @dataclass
 class VoiceSession:
@@ -104,6 +107,8 @@ class VoiceSession:
     greeted: asyncio.Event = field(default_factory=asyncio.Event)
     # Run after a session that ended by itself (the user left), everything said being stored.
     closing_tasks: list[LiveTask] = field(default_factory=list)
+    # Set once the pipeline has ended and everything said in it is stored.
+    stored: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def say(self, text: str) -> None:
         """Speak unprompted; the words go into the context and so into the store."""
@@ -134,6 +139,20 @@ class VoiceSession:
         await self.say(" ".join(lines))
         self.greeted.set()
 
+    async def hand_over(self, timeout_secs: float = HAND_OVER_SECS) -> None:
+        """End this session because its conversation goes on elsewhere (another tab, another
+        device), and return once everything said in it is stored, for the next one to load.
+
+        The page is told first. Then the session is interrupted, as when the user cuts in (a
+        reply being generated or spoken stops), and ended; both follow the message down the
+        pipeline. Past the bound the next session goes ahead anyway, from what is stored."""
+        await self.notify({"type": "session-moved", "conversation_id": self.spec.conversation_id})
+        await self.worker.queue_frames([InterruptionFrame(), EndFrame()])
+        try:
+            await asyncio.wait_for(self.stored.wait(), timeout_secs)
+        except TimeoutError:
+            logger.warning(f"conversation {self.spec.conversation_id} did not end in time")
+
     async def run(self, runner: WorkerRunner | None = None) -> None:
         """Run until the pipeline ends; everything said is saved before this returns."""
         if runner is None:
@@ -148,6 +167,7 @@ class VoiceSession:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await self.recorder.close()
+            self.stored.set()
         for closing in self.closing_tasks:  # not when cancelled (the server is stopping)
             try:
                 await closing(self)

@@ -12,7 +12,7 @@ import asyncio
 import gc
 import threading
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -137,6 +137,9 @@ class VoiceBots:
         self._warming: asyncio.Future[None] | None = None
         self._handler: SmallWebRTCRequestHandler | None = None  # made by `ready()`
         self._runs: set[asyncio.Task] = set()
+        # One live session per conversation: a new one takes over (see `_take_over`).
+        self._live: dict[str, VoiceSession] = {}
+        self._conversation_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # `/start` hands the prebuilt UI a session id; its offers then arrive under that id.
         self.pending_starts: OrderedDict[str, WebSession] = OrderedDict()
 
@@ -218,20 +221,24 @@ class VoiceBots:
             conversation_id=web.conversation_id,
             timezone=web.timezone,
         )
+        session: VoiceSession | None = None
         try:
             transport = SmallWebRTCTransport(
                 webrtc_connection=connection,
                 params=TransportParams(audio_in_enabled=True, audio_out_enabled=True),
             )
-            session = await build_voice_session(
-                self._settings,
-                self._db,
-                spec,
-                transport_input=transport.input(),
-                transport_output=transport.output(),
-                tool_factory=self._tool_factory,
-                session_hooks=self._session_hooks,
-            )
+            async with self._conversation_locks[spec.conversation_id]:
+                await self._take_over(spec.conversation_id)
+                session = await build_voice_session(
+                    self._settings,
+                    self._db,
+                    spec,
+                    transport_input=transport.input(),
+                    transport_output=transport.output(),
+                    tool_factory=self._tool_factory,
+                    session_hooks=self._session_hooks,
+                )
+                self._live[spec.conversation_id] = session
 
             # Greet once the page's RTVI client is ready, so it sees the session message too.
             @session.worker.rtvi.event_handler("on_client_ready")
@@ -250,7 +257,22 @@ class VoiceBots:
         except Exception:
             logger.exception(f"voice session for {web.user_name} failed")
         finally:
+            if session is not None and self._live.get(spec.conversation_id) is session:
+                del self._live[spec.conversation_id]
             await connection.disconnect()
+
+    async def _take_over(self, conversation_id: str) -> None:
+        """A conversation live in another tab or device ends there, everything said in it
+        stored, before it starts here: two sessions would each answer from their own half of
+        it, and the page left behind would still look live."""
+        previous = self._live.pop(conversation_id, None)
+        if previous is None:
+            return
+        logger.info(f"conversation {conversation_id} moves to a new connection")
+        try:
+            await previous.hand_over()
+        except Exception:  # the new session starts anyway, from what is stored
+            logger.exception(f"the previous session of {conversation_id} did not end cleanly")
 
     async def shutdown(self) -> None:
         for task in list(self._runs):

@@ -53,6 +53,7 @@ const state = {
   notes: [],
   reminders: [],
   session: null, // the VoiceSession while one exists
+  movedSession: null, // the VoiceSession whose conversation went on elsewhere
   status: 'idle', // idle | connecting | connected | error
   botReady: false,
   muted: false,
@@ -716,7 +717,7 @@ async function connect() {
     }
   });
   session.addEventListener('ended', () => {
-    if (state.session !== session) return;
+    if (state.session !== session || state.movedSession === session) return;
     toast({ title: 'Call ended', body: 'The assistant hung up.', kind: 'info', timeout: 4000 });
   });
   session.addEventListener('rtvi', (event) => {
@@ -869,6 +870,16 @@ function onAppMessage(message) {
       loadReminders();
       break;
     }
+    case 'session-moved':
+      // The conversation went on in another tab or device; this call ends (no reconnect).
+      state.movedSession = state.session;
+      toast({
+        title: 'Continued elsewhere',
+        body: 'This conversation is now live in another tab or device.',
+        kind: 'info',
+        timeout: 8000,
+      });
+      break;
     case 'session': {
       if (message.voice) setVoice(message.voice, false);
       if (message.conversation_id && message.conversation_id !== state.conversationId) {
