@@ -12,7 +12,8 @@ import asyncio
 import gc
 import threading
 import uuid
-from collections import OrderedDict, defaultdict
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -139,7 +140,10 @@ class VoiceBots:
         self._runs: set[asyncio.Task] = set()
         # One live session per conversation: a new one takes over (see `_take_over`).
         self._live: dict[str, VoiceSession] = {}
-        self._conversation_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Held while a session takes its conversation over; gone once nobody holds or awaits it.
+        self._conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         # `/start` hands the prebuilt UI a session id; its offers then arrive under that id.
         self.pending_starts: OrderedDict[str, WebSession] = OrderedDict()
 
@@ -227,7 +231,8 @@ class VoiceBots:
                 webrtc_connection=connection,
                 params=TransportParams(audio_in_enabled=True, audio_out_enabled=True),
             )
-            async with self._conversation_locks[spec.conversation_id]:
+            lock = self._conversation_locks.setdefault(spec.conversation_id, asyncio.Lock())
+            async with lock:
                 await self._take_over(spec.conversation_id)
                 session = await build_voice_session(
                     self._settings,
