@@ -390,13 +390,6 @@ async def start_ours(
     return Live(name, session.worker, clock, mic, task)
 
 
-def _bare_user_params(settings):
-    # Exactly the VAD and turn parameters our builder uses.
-    from assistant.pipeline.builder import _user_params
-
-    return _user_params(settings)
-
-
 async def start_bare(settings, speedup: float, *, name: str = "bare") -> Live:
     """The stock pipeline. `name="bare-lean"`: its LLM sends requests the way ours does (without
     the openai SDK's request transform), so ours/bare-lean is what our features alone cost."""
@@ -432,7 +425,9 @@ async def start_bare(settings, speedup: float, *, name: str = "bare") -> Live:
             model=settings.cartesia_model, voice=settings.cartesia_voice_id
         ),
     )
-    aggregators = LLMContextAggregatorPair(LLMContext(), user_params=_bare_user_params(settings))
+    from assistant.pipeline.builder import _user_params  # exactly our VAD and turn parameters
+
+    aggregators = LLMContextAggregatorPair(LLMContext(), user_params=_user_params(settings))
     capture = Capture()
     clock = TurnClock(aggregators.user(), llm, capture)
     worker = PipelineWorker(

@@ -61,6 +61,18 @@ INBOUND_AUDIO_ENERGY = """async () => {
 }"""
 
 
+async def sign_in(page, user: str = "alice") -> None:
+    await page.get_by_test_id("user-name").fill(user)
+    await page.get_by_test_id("user-continue").click()
+
+
+async def start_talking(page) -> None:
+    from playwright.async_api import expect
+
+    await page.get_by_test_id("connect").click()
+    await expect(page.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
+
+
 async def test_talk_take_a_note_and_resume_in_chromium(
     settings, db, fake_groq, fake_cartesia, monkeypatch
 ):
@@ -92,10 +104,8 @@ async def test_talk_take_a_note_and_resume_in_chromium(
         page.on("pageerror", lambda error: console_errors.append(str(error)))
         try:
             await page.goto(base_url + "/")
-            await page.get_by_test_id("user-name").fill("alice")
-            await page.get_by_test_id("user-continue").click()
-            await page.get_by_test_id("connect").click()
-            await expect(page.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
+            await sign_in(page)
+            await start_talking(page)
 
             # Speech → VAD → STT → LLM tool call → note in the pane and in the database.
             await expect(page.get_by_test_id("note-item").first).to_contain_text(
@@ -124,15 +134,13 @@ async def test_talk_take_a_note_and_resume_in_chromium(
             fake_groq.reply_text("You asked me to note: buy oat milk.")
             await page.reload()
             if await page.get_by_test_id("user-continue").is_visible():
-                await page.get_by_test_id("user-name").fill("alice")
-                await page.get_by_test_id("user-continue").click()
+                await sign_in(page)
             item = page.get_by_test_id("conversation-item").filter(has_text="take a note")
             await item.get_by_test_id("resume").click()
             await expect(page.get_by_test_id("transcript-user").first).to_contain_text(
                 "buy oat milk"
             )
-            await page.get_by_test_id("connect").click()
-            await expect(page.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
+            await start_talking(page)
             await fake_groq.wait_for_chat_requests(3, timeout=30)
             history = str(fake_groq.chat_requests[2]["messages"])
             assert "please take a note: buy oat milk" in history
@@ -161,10 +169,8 @@ async def test_a_second_tab_takes_the_conversation_over(
         first.on("pageerror", lambda error: console_errors.append(str(error)))
         try:
             await first.goto(base_url + "/")
-            await first.get_by_test_id("user-name").fill("alice")
-            await first.get_by_test_id("user-continue").click()
-            await first.get_by_test_id("connect").click()
-            await expect(first.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
+            await sign_in(first)
+            await start_talking(first)
 
             conversation_id = await first.evaluate("window.assistantUI.state.conversationId")
             for _ in range(100):  # listed once it has a message: the greeting, once spoken
@@ -177,12 +183,10 @@ async def test_a_second_tab_takes_the_conversation_over(
             second = await context.new_page()
             second.on("pageerror", lambda error: console_errors.append(str(error)))
             await second.goto(base_url + "/")
-            await second.get_by_test_id("user-name").fill("alice")
-            await second.get_by_test_id("user-continue").click()
+            await sign_in(second)
             item = second.locator(f'[data-conversation-id="{conversation_id}"]')
             await item.get_by_test_id("resume").click()
-            await second.get_by_test_id("connect").click()
-            await expect(second.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
+            await start_talking(second)
 
             # The first tab is told, and its call ends without "the assistant hung up".
             toast = first.get_by_test_id("toast").filter(has_text="Continued elsewhere")
