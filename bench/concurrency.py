@@ -20,7 +20,11 @@ Cartesia as a continuous tone (no pauses between words). Measured:
   underrun shows up as silence inside the tone), delivery = audio received / wall time, and
   gaps between consecutive received frames (> 60 ms counts, less any time this process's own
   event loop was stalled during the gap: a heartbeat task records those stalls; the gaps they
-  explain are reported apart, as client_stall_gaps_over_60ms).
+  explain are reported apart, as client_stall_gaps_over_60ms);
+* server event-loop lag over the window: how late a 10 ms timer on the server's loop wakes
+  (``bench.serve --loop-lag``). Every session's audio is paced by timers on that one loop, so a
+  p99 near the 10 ms the output track runs ahead of playout means the loop, not the network or
+  the clients, is what makes audio late.
 
 A level underruns if any session's coverage or delivery is < 0.95, or any session has more than
 `--max-gaps` gaps > 60 ms. The sweep stops after the first level where answers go missing.
@@ -70,6 +74,7 @@ REPLY = (
     "They rowed home slowly, laughing, with a basket full of silver fish for supper."
 )
 LAST_SENTENCE = "They rowed home"
+LOOP_LAG_FILE = "loop_lag.txt"
 
 
 class TimedList(list):
@@ -241,6 +246,22 @@ def _size(path: Path | None) -> int:
     return path.stat().st_size if path and path.exists() else 0
 
 
+def loop_lag_ms(path: Path, begin: float, end: float) -> dict[str, float]:
+    """Percentiles of the server loop's timer lateness logged between two unix times."""
+    late = []
+    with path.open() as lines:
+        for line in lines:
+            when, ms = line.split()
+            if begin <= float(when) <= end:
+                late.append(float(ms))
+    return {
+        "samples": len(late),
+        "p50": percentile(late, 50),
+        "p99": percentile(late, 99),
+        "max": max(late, default=math.nan),
+    }
+
+
 def _log_problems(path: Path | None, offset: int) -> dict[str, Any]:
     """ERROR/WARNING lines the server logged since `offset`."""
     if path is None or not path.exists():
@@ -253,7 +274,14 @@ def _log_problems(path: Path | None, offset: int) -> dict[str, Any]:
 
 
 async def run_level(
-    base_url: str, n: int, wav: Path, server_pid: int, fakes, args, log_path: Path | None = None
+    base_url: str,
+    n: int,
+    wav: Path,
+    server_pid: int,
+    fakes,
+    args,
+    log_path: Path | None = None,
+    loop_lag_path: Path | None = None,
 ) -> dict[str, Any]:
     Recorder = _recorder_class()
     log_offset = _size(log_path)
@@ -278,6 +306,7 @@ async def run_level(
         if args.profile and n == args.levels[-1]:  # profile the window of the last level
             os.kill(server_pid, signal.SIGUSR1)
         wall0, cpu0 = time.perf_counter(), process_cpu_seconds(server_pid)
+        window_begins = time.time()
         self0, fakes0 = time.process_time(), fakes.cpu_seconds()
 
         async def answered(client) -> bool:
@@ -293,6 +322,7 @@ async def run_level(
         done = await asyncio.gather(*(answered(c) for c in clients))
         sampler.cancel()
         wall = time.perf_counter() - wall0
+        window_ends = time.time()
         cpu = process_cpu_seconds(server_pid) - cpu0
         client_cpu = time.process_time() - self0
         fakes_cpu = fakes.cpu_seconds() - fakes0
@@ -311,6 +341,10 @@ async def run_level(
                 await asyncio.sleep(0.1)
         for http in https:
             await http.aclose()
+    lag = {}
+    if loop_lag_path is not None:
+        await asyncio.sleep(1.1)  # the server flushes its lag lines once a second
+        lag = loop_lag_ms(loop_lag_path, window_begins, window_ends)
 
     expected = len(REPLY.split()) * args.ms_per_word / 1000
     sessions = [
@@ -353,6 +387,7 @@ async def run_level(
         "server_log_problems": _log_problems(log_path, log_offset),
         "underrun": underrun,
         "client_loop_stalls": len(stalls.intervals),
+        "server_loop_lag_ms": lag,
     }
 
 
@@ -410,7 +445,7 @@ async def server_process(fakes, tmp: Path, args):
     }
     if args.turn_detection:
         env["TURN_DETECTION"] = args.turn_detection
-    command = [sys.executable, "-m", "bench.serve"]
+    command = [sys.executable, "-m", "bench.serve", "--loop-lag", str(tmp / LOOP_LAG_FILE)]
     if args.profile:
         command += ["--profile", str(args.profile)]
     if args.quiet_server_logs:
@@ -468,7 +503,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         print(f"  stopping before N={n}: time budget spent", flush=True)
                         break
                     level = await run_level(
-                        base_url, n, wav, process.pid, fakes, args, tmp / "server.log"
+                        base_url,
+                        n,
+                        wav,
+                        process.pid,
+                        fakes,
+                        args,
+                        tmp / "server.log",
+                        tmp / LOOP_LAG_FILE,
                     )
                     levels.append(level)
                     w = level["worst"]
@@ -476,7 +518,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         f"  N={n:2d}: cpu/session/s {level['server_cpu_per_session_per_sec']:.3f},"
                         f" coverage {w['coverage']:.3f}, delivery {w['delivery']:.3f},"
                         f" gaps>60ms {w['gaps_over_60ms']}, max gap {w['max_gap_ms']:.0f} ms,"
-                        f" answered {level['answered']}/{n}",
+                        f" answered {level['answered']}/{n},"
+                        f" server loop lag p99 {level['server_loop_lag_ms']['p99']:.1f} ms",
                         flush=True,
                     )
                     if level["missing_answers"]:
@@ -535,6 +578,7 @@ def report(data: dict[str, Any]) -> str:
                 w["delivery"],
                 w["gaps_over_60ms"],
                 w["max_gap_ms"],
+                lv["server_loop_lag_ms"].get("p99", math.nan),
                 f"{lv['answered']}/{lv['sessions']}",
                 "UNDERRUN" if lv["underrun"] else "ok",
             ]
@@ -556,6 +600,7 @@ def report(data: dict[str, Any]) -> str:
                     "delivery",
                     "gaps>60ms",
                     "max gap ms",
+                    "loop lag p99 ms",
                     "answered",
                     "audio",
                 ],
