@@ -199,3 +199,41 @@ async def test_a_second_tab_takes_the_conversation_over(
             await browser.close()
 
     assert console_errors == []
+
+
+async def test_the_page_says_when_voice_is_out(settings, db, fake_groq, fake_cartesia, monkeypatch):
+    """Cartesia drops and refuses to reconnect: the page says, once, that replies are shown as
+    text, and the call goes on."""
+    from playwright.async_api import async_playwright, expect
+
+    from assistant.pipeline import tts
+
+    monkeypatch.setattr(tts, "RECONNECT_BACKOFF_SECS", (0.05, 0.1))
+    pin_ice_to_loopback(monkeypatch)
+    wav = speech_wav("hello", lead_silence=30.0)  # a quiet microphone: nobody speaks
+    async with running_server(settings, db, default_tools) as base_url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        console_errors: list[str] = []
+        page.on("pageerror", lambda error: console_errors.append(str(error)))
+        try:
+            await page.goto(base_url + "/")
+            await sign_in(page)
+            await start_talking(page)
+            await fake_cartesia.wait_for_connections(1, timeout=10)
+            fake_cartesia.fail_next_connection(503, times=1000)
+            await fake_cartesia.drop_connections()
+
+            toast = page.get_by_test_id("toast").filter(has_text="Voice unavailable")
+            await expect(toast).to_be_visible(timeout=15_000)
+            await expect(toast).to_contain_text("shown here as text")
+            # pipecat's own errors on the way (refused connects, silent replies) stay in the
+            # console: one message, in words the user can use.
+            await page.wait_for_timeout(500)
+            await expect(page.get_by_test_id("toast")).to_have_count(1)
+            await expect(page.get_by_test_id("status")).to_have_text("connected")
+            await page.screenshot(path=ARTIFACTS / "browser-voice-out.png", full_page=True)
+        finally:
+            await browser.close()
+
+    assert console_errors == []

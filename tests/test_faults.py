@@ -215,3 +215,75 @@ async def test_cartesia_drop_mid_utterance(headless, fake_groq, fake_cartesia):
         ("assistant", NEXT_REPLY),
     ]
     assert fake_cartesia.protocol_errors == []
+
+
+async def test_cartesia_unreachable_then_back(headless, fake_groq, fake_cartesia, monkeypatch):
+    """Cartesia drops and refuses every reconnect, so pipecat gives up on it: the page is told
+    voice is out, and replies are still answered and stored. Once Cartesia takes connections
+    again, the next reply reconnects and is spoken, and the page is told voice is back."""
+    from assistant.pipeline import tts
+
+    monkeypatch.setattr(tts, "RECONNECT_BACKOFF_SECS", (0.05, 0.1))
+    conversation_id = await seeded_conversation(headless)
+    notices: list[dict] = []
+    given_up = asyncio.Event()
+    async with headless.session(conversation_id=conversation_id) as live:
+        voice = live.session.processors["tts"]
+        notify = live.session.notify
+
+        async def record(message: dict) -> None:
+            notices.append(message)
+            await notify(message)
+
+        @voice.event_handler("on_usable_changed")
+        async def _usable_changed(_tts, usable: bool):
+            if not usable:
+                given_up.set()
+
+        live.session.notify = record
+        await fake_cartesia.wait_for_connections(1, timeout=10)
+        fake_cartesia.fail_next_connection(503, times=1000)  # until accept_connections
+        await fake_cartesia.drop_connections()
+        await asyncio.wait_for(given_up.wait(), 10)
+        # Told once, at the first refused reconnect, not at each of them.
+        assert notices == [{"type": "voice-available", "available": False}]
+
+        reply = "Your favourite colour is green."
+        fake_groq.reply_text(reply)
+        await say(live, FAILED_TURN, transcript=FAILED_TURN)
+        await live.wait_for_messages(lambda rows: any(m.content == reply for m in rows))
+        assert reply not in spoken(fake_cartesia)
+
+        fake_cartesia.accept_connections()
+        rows = await next_turn_works(live, fake_groq, fake_cartesia)
+        assert voice.is_usable
+        assert notices == [
+            {"type": "voice-available", "available": False},
+            {"type": "voice-available", "available": True},
+        ]
+    assert rows == [
+        *EARLIER,
+        ("user", FAILED_TURN),
+        ("assistant", reply),
+        ("user", NEXT_TURN),
+        ("assistant", NEXT_REPLY),
+    ]
+
+
+async def test_cartesia_refusing_reconnects_briefly(headless, fake_groq, fake_cartesia):
+    """Cartesia drops mid-reply and refuses the next two connects: the reply is said again once,
+    after one apology, when a connect works (a connect that failed dropped nothing to repeat)."""
+    conversation_id = await seeded_conversation(headless)
+    reply = "Your favourite colour is green. Green like fresh grass. Green like spring leaves."
+    fake_groq.reply_text(reply)
+    fake_cartesia.fail_next("drop", after_chunks=2)
+    async with headless.session(conversation_id=conversation_id) as live:
+        await fake_cartesia.wait_for_connections(1, timeout=10)
+        fake_cartesia.fail_next_connection(503, times=2)
+        await say(live, FAILED_TURN, transcript=FAILED_TURN)
+        await hears(fake_cartesia, APOLOGIES["tts"])
+        again = next(c for c in fake_cartesia.contexts.values() if APOLOGIES["tts"] in c.text)
+        await fake_cartesia.wait_for_done(again.context_id)
+        rows = await next_turn_works(live, fake_groq, fake_cartesia)
+    assert spoken(fake_cartesia).count(APOLOGIES["tts"]) == 1
+    assert ("assistant", reply) in rows

@@ -249,6 +249,8 @@ async def build_voice_session(
         ),
     )
 
+    VoiceAvailability(tts, notify)
+
     processors = [
         p
         for p in (
@@ -396,6 +398,38 @@ class MicAudioStop(FrameProcessor):
             await self.push_frame(frame, direction)
 
 
+class VoiceAvailability:
+    """Tells the page when the assistant's voice is lost and when it is back.
+
+    Lost: a connect to Cartesia failed, or pipecat stopped giving the TTS work (after failed
+    reconnects, or replies that came back silent). Replies are then shown, not said. Back: a
+    connection opened again (see AssistantTTS for how a later reply tries). Only changes are
+    sent: one message per outage, however many connects fail in it.
+    """
+
+    def __init__(self, tts: FrameProcessor, notify: Callable[[dict[str, Any]], Awaitable[None]]):
+        self._notify = notify
+        self._available = True
+        tts.add_event_handler("on_connection_error", self._on_connection_error)
+        tts.add_event_handler("on_usable_changed", self._on_usable_changed)
+        tts.add_event_handler("on_connected", self._on_connected)
+
+    async def _on_connection_error(self, _tts, _error: str) -> None:
+        await self._set(False)
+
+    async def _on_usable_changed(self, _tts, usable: bool) -> None:
+        if not usable:
+            await self._set(False)
+
+    async def _on_connected(self, _tts) -> None:
+        await self._set(True)
+
+    async def _set(self, available: bool) -> None:
+        if available != self._available:
+            self._available = available
+            await self._notify({"type": "voice-available", "available": available})
+
+
 class VoiceDropWatch(BaseObserver):
     """Says again, with an apology, what a dropped Cartesia connection never got to say.
 
@@ -403,7 +437,10 @@ class VoiceDropWatch(BaseObserver):
     connection was speaking just ends: the rest of the reply is never heard, and no error is
     reported. A context that started (TTSStartedFrame) and has not stopped when the connection
     goes (outside of the session's own shutdown) is such a context; its text, as sent to
-    Cartesia, is spoken again on the new connection (not stored twice: the reply already is).
+    Cartesia, is owed, and is spoken again once a connection is open again (not stored twice:
+    the reply already is). Waiting for the connection means a Cartesia that refuses connects
+    for a while is not asked again and again (each failed repeat would be owed in its turn);
+    if it never comes back the words are on the page, and the next turn starts afresh.
     """
 
     def __init__(self, tts: FrameProcessor, speak: Callable[[str], Awaitable[None]]):
@@ -415,9 +452,11 @@ class VoiceDropWatch(BaseObserver):
         self._speak = speak
         self._texts: dict[str, list[str]] = {}  # context id -> text sent to Cartesia
         self._speaking: dict[str, None] = {}  # started, not stopped, in order
+        self._owed: list[str] = []  # cut off by a drop, to say once connected again
         self._ending = False
         tts.add_event_handler("on_tts_request", self._on_tts_request)
         tts.add_event_handler("on_disconnected", self._on_disconnected)
+        tts.add_event_handler("on_connected", self._on_connected)
 
     async def on_push_frame(self, data: FramePushed) -> None:
         frame = data.frame
@@ -426,6 +465,7 @@ class VoiceDropWatch(BaseObserver):
         elif isinstance(frame, InterruptionFrame):  # the user cut in: nothing is owed
             self._speaking.clear()
             self._texts.clear()
+            self._owed.clear()
         elif data.source is not self._tts:
             return
         elif isinstance(frame, TTSStartedFrame) and frame.context_id:
@@ -440,8 +480,17 @@ class VoiceDropWatch(BaseObserver):
     async def _on_disconnected(self, _tts) -> None:
         if self._ending or not self._speaking:
             return
-        owed = " ".join(" ".join(self._texts.get(c, [])) for c in self._speaking).split()
+        for context_id in self._speaking:
+            # A repeat that was cut off in its turn is owed without its apology.
+            text = " ".join(" ".join(self._texts.get(context_id, [])).split())
+            self._owed.append(text.removeprefix(APOLOGIES["tts"]).strip())
         self._speaking.clear()
         self._texts.clear()
-        logger.warning(f"the voice connection dropped mid-reply; saying again: {' '.join(owed)}")
-        await self._speak(" ".join([APOLOGIES["tts"], *owed]))
+
+    async def _on_connected(self, _tts) -> None:
+        owed = " ".join(text for text in self._owed if text)
+        self._owed.clear()
+        if self._ending or not owed:
+            return
+        logger.warning(f"the voice connection dropped mid-reply; saying again: {owed}")
+        await self._speak(f"{APOLOGIES['tts']} {owed}")

@@ -1,16 +1,24 @@
 """Text to speech: Cartesia sonic-3 over its websocket, with emotion, speed and volume."""
 
+import asyncio
 import functools
 import ssl
 from dataclasses import dataclass
 
-from pipecat.frames.frames import TTSUpdateSettingsFrame
+from loguru import logger
+from pipecat.frames.frames import Frame, LLMFullResponseStartFrame, TTSUpdateSettingsFrame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.cartesia.tts import CartesiaTTSService, GenerationConfig
+from websockets.protocol import State
 
 from assistant.config import Settings, secret_value
 
 SPEED_RANGE = (0.6, 1.5)
 VOLUME_RANGE = (0.5, 2.0)
+# pipecat's defaults: after a drop, three reconnects 4-10 s apart, then it gives up.
+RECONNECT_BACKOFF_SECS = (4.0, 10.0)
+# The most a reply waits, once Cartesia was given up on, for the one connect it tries first.
+REVIVE_CONNECT_SECS = 3.0
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,48 @@ def tls_context() -> ssl.SSLContext:
 
 
 class AssistantTTS(CartesiaTTSService):
-    """Cartesia's TTS service, connecting with the process's shared TLS context."""
+    """Cartesia's TTS service, connecting with the process's shared TLS context, and speaking
+    again once Cartesia is back after pipecat gave up on it.
+
+    When its reconnects after a drop all fail, pipecat marks the service unusable and, for the
+    rest of the session, shows replies without saying them. Here each new reply first tries one
+    connect (bounded by REVIVE_CONNECT_SECS); if it works the service is usable again and the
+    reply is spoken. A failed try is logged, not reported: the page already knows voice is out.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._reviving = False
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, LLMFullResponseStartFrame) and not self.is_usable:
+            await self._revive()
+        await super().process_frame(frame, direction)
+
+    async def _revive(self) -> None:
+        if not self._connected():
+            self._reviving = True
+            try:
+                # As pipecat's run_tts does after a failed send: drop what is left (the ended
+                # receive task included, or _connect starts none), then connect afresh.
+                await self._disconnect()
+                async with asyncio.timeout(REVIVE_CONNECT_SECS):
+                    await self._connect()
+            except TimeoutError:
+                logger.warning(f"{self}: no Cartesia connection within {REVIVE_CONNECT_SECS:g} s")
+            finally:
+                self._reviving = False
+        if self._connected():
+            await self.set_usable(True)
+
+    def _connected(self) -> bool:
+        return self._websocket is not None and self._websocket.state is State.OPEN
+
+    async def push_error(self, error_msg: str, exception: Exception | None = None, **kwargs):
+        if self._reviving:
+            logger.warning(f"{self}: Cartesia still unreachable: {error_msg}")
+            return
+        await super().push_error(error_msg, exception, **kwargs)
 
     async def _websocket_connect(self, uri: str, **kwargs):
         if uri.startswith("wss://"):
@@ -48,6 +97,8 @@ class AssistantTTS(CartesiaTTSService):
 def create_tts(settings: Settings, voice: VoiceState) -> AssistantTTS:
     return AssistantTTS(
         api_key=secret_value(settings.cartesia_api_key),
+        reconnect_backoff_min_wait=RECONNECT_BACKOFF_SECS[0],
+        reconnect_backoff_max_wait=RECONNECT_BACKOFF_SECS[1],
         url=settings.cartesia_url,
         settings=CartesiaTTSService.Settings(
             model=settings.cartesia_model,

@@ -527,6 +527,10 @@ class FakeCartesia:
         """Refuse the next ``times`` handshakes with HTTP ``status``."""
         self._connection_failures.extend([status] * times)
 
+    def accept_connections(self) -> None:
+        """Stop refusing handshakes (what ``fail_next_connection`` still had queued)."""
+        self._connection_failures.clear()
+
     async def drop_connections(self) -> None:
         """Abort every open connection (like a network drop)."""
         for session in list(self._sessions):

@@ -808,8 +808,14 @@ function onRTVI({ type, data }) {
       onAppMessage(d);
       break;
     case 'error':
-      toast({ title: d.fatal ? 'The assistant stopped' : 'The assistant hit a problem', body: d.error || d.message || '', kind: 'error' });
-      if (d.fatal && state.session) {
+      // pipecat's non-fatal errors are for developers ("server rejected WebSocket connection:
+      // HTTP 503"); the user hears an apology or gets one of our own messages (voice-available).
+      if (!d.fatal) {
+        console.warn('assistant error', d.error || d.message);
+        break;
+      }
+      toast({ title: 'The assistant stopped', body: d.error || d.message || '', kind: 'error' });
+      if (state.session) {
         const session = state.session;
         state.session = null;
         session.close();
@@ -870,6 +876,18 @@ function onAppMessage(message) {
       loadReminders();
       break;
     }
+    case 'voice-available':
+      if (message.available) {
+        toast({ title: 'Voice is back', kind: 'info', timeout: 5000 });
+      } else {
+        toast({
+          title: 'Voice unavailable',
+          body: 'Replies are shown here as text; the voice comes back by itself when it can.',
+          kind: 'error',
+          timeout: 15000,
+        });
+      }
+      break;
     case 'session-moved':
       // The conversation went on in another tab or device; this call ends (no reconnect).
       state.movedSession = state.session;
