@@ -14,7 +14,8 @@ import wave
 import pytest
 from pipecat.utils.errors import ErrorCategory
 
-from assistant.pipeline.builder import APOLOGIES, STT_RETRIES
+from assistant.pipeline.builder import APOLOGIES
+from assistant.pipeline.stt import STT_RETRIES
 from assistant.store.repository import ConversationRepository
 from tests.fakes.groq import TextReply
 from tests.harness import CHUNK_SECS, LiveSession

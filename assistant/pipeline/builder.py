@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
-from openai import Timeout
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import (
@@ -37,7 +36,6 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
-from pipecat.services.groq.stt import GroqSTTService
 from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.errors import ErrorCategory
@@ -47,7 +45,6 @@ from pipecat.workers.runner import WorkerRunner
 from assistant.config import Settings, TurnDetection
 from assistant.pipeline.groq_http import preconnect
 from assistant.pipeline.llm import (
-    CONNECT_TIMEOUT_SECS,
     AssistantLLM,
     create_llm,
     is_timeout,
@@ -55,7 +52,7 @@ from assistant.pipeline.llm import (
 )
 from assistant.pipeline.memory import ConversationRecorder, store_appender
 from assistant.pipeline.prompt import system_instruction
-from assistant.pipeline.stt import create_stt
+from assistant.pipeline.stt import AssistantSTT, create_stt
 from assistant.pipeline.summarizer import summarize_overflow
 from assistant.pipeline.tts import VoiceState, create_tts, tls_context
 from assistant.pipeline.worker import AssistantWorker
@@ -294,7 +291,7 @@ async def build_voice_session(
         },
     )
     # The user's first turn then finds both Groq connections open (see groq_http).
-    session.live_tasks.append(lambda live: preconnect(live.llm.client, stt._client))
+    session.live_tasks.append(lambda live: preconnect(live.llm.client, stt.client))
     session.closing_tasks.append(
         lambda live: summarize_overflow(
             live.llm.client, settings, db, spec.user_id, spec.conversation_id
@@ -308,9 +305,9 @@ async def build_voice_session(
 
 def _blocking_parts(
     settings: Settings, instruction: str
-) -> tuple[GroqSTTService, AssistantLLM, LLMUserAggregatorParams]:
+) -> tuple[AssistantSTT, AssistantLLM, LLMUserAggregatorParams]:
     """What building a session does that blocks (model loads, TLS contexts): run in a thread."""
-    stt = _bound_stt(create_stt(settings), settings.stt_timeout_secs)
+    stt = create_stt(settings)
     tls_context()
     return stt, create_llm(settings, instruction), _user_params(settings)
 
@@ -331,24 +328,6 @@ def _user_params(settings: Settings) -> LLMUserAggregatorParams:
     else:
         strategies = UserTurnStrategies()  # VAD start, smart-turn v3 (bundled ONNX) stop
     return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=strategies)
-
-
-# A failed or timed-out transcription is tried once more before the user is asked to repeat.
-STT_RETRIES = 1
-
-
-def _bound_stt(stt: GroqSTTService, timeout_secs: float) -> GroqSTTService:
-    """Whisper's client waits up to 600 s per attempt and retries twice: a stalled transcription
-    would leave the user in silence for half an hour. Bound each attempt and retry once."""
-    # pipecat builds the openai client itself and offers no timeout setting; `with_options`
-    # is the SDK's public way to derive a client with other limits.
-    client = getattr(stt, "_client", None)
-    if client is not None and hasattr(client, "with_options"):
-        timeout = Timeout(timeout_secs, connect=min(CONNECT_TIMEOUT_SECS, timeout_secs))
-        stt._client = client.with_options(timeout=timeout, max_retries=STT_RETRIES)
-    else:  # a pipecat upgrade moved it: the faults tests will say so
-        logger.warning("could not bound the speech-to-text timeout")
-    return stt
 
 
 APOLOGIES = {

@@ -9,8 +9,16 @@ from __future__ import annotations
 import asyncio
 
 from loguru import logger
-from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient, Timeout
 from pipecat.utils.http import connection_limits
+
+# Connecting to Groq never legitimately takes long; a stuck connect is a network problem.
+CONNECT_TIMEOUT_SECS = 5.0
+
+
+def bounded_timeout(secs: float) -> Timeout:
+    """`secs` for every wait for bytes (headers, each streamed chunk); connects get less."""
+    return Timeout(secs, connect=min(CONNECT_TIMEOUT_SECS, secs))
 
 
 def keep_alive_http_client() -> DefaultAsyncHttpxClient:

@@ -13,7 +13,6 @@ from openai import (
     NotGiven,
     Omit,
     RequestOptions,
-    Timeout,
 )
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -23,9 +22,7 @@ from pipecat.utils.http import TIMEOUT_EXCEPTIONS
 from pipecat.utils.types import assert_given
 
 from assistant.config import Settings, secret_value
-
-# Connecting to Groq never legitimately takes long; a stuck connect is a network problem.
-CONNECT_TIMEOUT_SECS = 5.0
+from assistant.pipeline.groq_http import bounded_timeout
 
 
 class LLMTimeoutError(TimeoutError):
@@ -79,9 +76,7 @@ class AssistantLLM(GroqLLMService):
 
     def create_client(self, api_key=None, base_url=None, **kwargs):
         client = super().create_client(api_key, base_url, **kwargs)
-        # The read timeout bounds every wait for bytes: the headers and each streamed chunk.
-        timeout = Timeout(self._timeout_secs, connect=min(CONNECT_TIMEOUT_SECS, self._timeout_secs))
-        return client.with_options(timeout=timeout)
+        return client.with_options(timeout=bounded_timeout(self._timeout_secs))
 
     async def get_chat_completions(self, context: LLMContext) -> AsyncStream[ChatCompletionChunk]:
         # One bound for the whole wait before the stream starts, however many attempts the SDK
