@@ -201,9 +201,12 @@ async def test_a_second_tab_takes_the_conversation_over(
     assert console_errors == []
 
 
-async def test_the_page_says_when_voice_is_out(settings, db, fake_groq, fake_cartesia, monkeypatch):
-    """Cartesia drops and refuses to reconnect: the page says, once, that replies are shown as
-    text, and the call goes on."""
+@pytest.mark.parametrize("when", ["mid-call", "from the start"])
+async def test_the_page_says_when_voice_is_out(
+    settings, db, fake_groq, fake_cartesia, monkeypatch, when
+):
+    """Cartesia drops and refuses to reconnect, or refuses from the start: the page says, once,
+    that replies are shown as text, and the call goes on."""
     from playwright.async_api import async_playwright, expect
 
     from assistant.pipeline import tts
@@ -219,10 +222,13 @@ async def test_the_page_says_when_voice_is_out(settings, db, fake_groq, fake_car
         try:
             await page.goto(base_url + "/")
             await sign_in(page)
+            if when == "from the start":
+                fake_cartesia.fail_next_connection(503, times=1000)
             await start_talking(page)
-            await fake_cartesia.wait_for_connections(1, timeout=10)
-            fake_cartesia.fail_next_connection(503, times=1000)
-            await fake_cartesia.drop_connections()
+            if when == "mid-call":
+                await fake_cartesia.wait_for_connections(1, timeout=10)
+                fake_cartesia.fail_next_connection(503, times=1000)
+                await fake_cartesia.drop_connections()
 
             toast = page.get_by_test_id("toast").filter(has_text="Voice unavailable")
             await expect(toast).to_be_visible(timeout=15_000)
@@ -232,7 +238,12 @@ async def test_the_page_says_when_voice_is_out(settings, db, fake_groq, fake_car
             await page.wait_for_timeout(500)
             await expect(page.get_by_test_id("toast")).to_have_count(1)
             await expect(page.get_by_test_id("status")).to_have_text("connected")
-            await page.screenshot(path=ARTIFACTS / "browser-voice-out.png", full_page=True)
+            # The greeting is shown, and not as if it were still being said.
+            greeting = page.locator(".row.assistant").filter(has_text="What can I do for you?")
+            await expect(greeting).to_have_count(1)
+            await expect(page.locator(".row.assistant.live")).to_have_count(0)
+            shot = f"browser-voice-out-{when.replace(' ', '-')}.png"
+            await page.screenshot(path=ARTIFACTS / shot, full_page=True)
         finally:
             await browser.close()
 

@@ -694,6 +694,7 @@ async function connect() {
   }
   state.botReady = false;
   state.muted = false;
+  transcript.setVoiceless(false);
   const session = new VoiceSession({
     audioElement: el.audio,
     clientAbout: { platform_details: { conversation_id: state.conversationId } },
@@ -877,6 +878,7 @@ function onAppMessage(message) {
       break;
     }
     case 'voice-available':
+      transcript.setVoiceless(!message.available);
       if (message.available) {
         toast({ title: 'Voice is back', kind: 'info', timeout: 5000 });
       } else {

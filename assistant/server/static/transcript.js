@@ -62,7 +62,14 @@ export class Transcript {
     this.segments = new Map(); // segment_id -> segment
     this.sawUserInput = false;
     this.sawBotOutput = false;
+    this.voiceless = false; // replies are shown, not said: no turn is ever "being said"
     this._updateEmpty();
+  }
+
+  /** The assistant's voice is out (or back): while out, replies show as plain finished text. */
+  setVoiceless(voiceless) {
+    this.voiceless = voiceless;
+    if (voiceless && this.bot && this.bot.row) this.bot.row.classList.remove('live');
   }
 
   // ---- layout helpers
@@ -269,7 +276,7 @@ export class Transcript {
       const { row, bubble } = this._row('assistant');
       turn.row = row;
       turn.bubble = bubble;
-      if (this.bot === turn) row.classList.add('live');
+      if (this.bot === turn && !this.voiceless) row.classList.add('live');
       this.list.append(row);
     }
     turn.bubble.replaceChildren();
