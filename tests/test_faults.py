@@ -85,6 +85,29 @@ def last_request_history(fake_groq) -> list[tuple[str, str]]:
     return [(m["role"], m.get("content")) for m in messages if m["role"] != "system"]
 
 
+def watch_voice(live: LiveSession) -> tuple[list[dict], asyncio.Event]:
+    """The session's messages to the page, and an event set once pipecat gives up on the TTS."""
+    notices: list[dict] = []
+    given_up = asyncio.Event()
+    notify = live.session.notify
+
+    async def record(message: dict) -> None:
+        notices.append(message)
+        await notify(message)
+
+    @live.session.processors["tts"].event_handler("on_usable_changed")
+    async def _usable_changed(_tts, usable: bool):
+        if not usable:
+            given_up.set()
+
+    live.session.notify = record
+    return notices, given_up
+
+
+VOICE_OUT = {"type": "voice-available", "available": False}
+VOICE_BACK = {"type": "voice-available", "available": True}
+
+
 @pytest.mark.parametrize(
     ("status", "apology"),
     [(429, APOLOGIES[ErrorCategory.RATE_LIMIT]), (500, APOLOGIES["llm"])],
@@ -226,28 +249,14 @@ async def test_cartesia_unreachable_then_back(headless, fake_groq, fake_cartesia
 
     monkeypatch.setattr(tts, "RECONNECT_BACKOFF_SECS", (0.05, 0.1))
     conversation_id = await seeded_conversation(headless)
-    notices: list[dict] = []
-    given_up = asyncio.Event()
     async with headless.session(conversation_id=conversation_id) as live:
-        voice = live.session.processors["tts"]
-        notify = live.session.notify
-
-        async def record(message: dict) -> None:
-            notices.append(message)
-            await notify(message)
-
-        @voice.event_handler("on_usable_changed")
-        async def _usable_changed(_tts, usable: bool):
-            if not usable:
-                given_up.set()
-
-        live.session.notify = record
+        notices, given_up = watch_voice(live)
         await fake_cartesia.wait_for_connections(1, timeout=10)
         fake_cartesia.fail_next_connection(503, times=1000)  # until accept_connections
         await fake_cartesia.drop_connections()
         await asyncio.wait_for(given_up.wait(), 10)
         # Told once, at the first refused reconnect, not at each of them.
-        assert notices == [{"type": "voice-available", "available": False}]
+        assert notices == [VOICE_OUT]
 
         reply = "Your favourite colour is green."
         fake_groq.reply_text(reply)
@@ -257,11 +266,8 @@ async def test_cartesia_unreachable_then_back(headless, fake_groq, fake_cartesia
 
         fake_cartesia.accept_connections()
         rows = await next_turn_works(live, fake_groq, fake_cartesia)
-        assert voice.is_usable
-        assert notices == [
-            {"type": "voice-available", "available": False},
-            {"type": "voice-available", "available": True},
-        ]
+        assert live.session.processors["tts"].is_usable
+        assert notices == [VOICE_OUT, VOICE_BACK]
     assert rows == [
         *EARLIER,
         ("user", FAILED_TURN),
@@ -288,3 +294,26 @@ async def test_cartesia_refusing_reconnects_briefly(headless, fake_groq, fake_ca
         rows = await next_turn_works(live, fake_groq, fake_cartesia)
     assert spoken(fake_cartesia).count(APOLOGIES["tts"]) == 1
     assert ("assistant", reply) in rows
+
+
+async def test_cartesia_silent_replies_then_back(headless, fake_groq, fake_cartesia):
+    """Cartesia stays connected but answers three replies in a row with an error and no audio,
+    so pipecat stops giving it work: the page is told voice is out. The next reply tries it
+    again on the open connection, is spoken, and the page is told voice is back."""
+    conversation_id = await seeded_conversation(headless)
+    async with headless.session(conversation_id=conversation_id) as live:
+        notices, given_up = watch_voice(live)
+        for n in range(3):
+            fake_cartesia.fail_next("error", after_chunks=0)
+            fake_groq.reply_text(f"Silent reply {n}.")
+            await say(live, FAILED_TURN, transcript=FAILED_TURN)
+            await live.wait_for_messages(
+                lambda rows, n=n: any(m.content == f"Silent reply {n}." for m in rows)
+            )
+        await asyncio.wait_for(given_up.wait(), 5)
+        assert notices == [VOICE_OUT]
+
+        await next_turn_works(live, fake_groq, fake_cartesia)
+        assert live.session.processors["tts"].is_usable
+        assert fake_cartesia.connection_count == 1
+        assert notices == [VOICE_OUT, VOICE_BACK]

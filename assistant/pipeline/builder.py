@@ -382,28 +382,33 @@ class VoiceAvailability:
 
     Lost: a connect to Cartesia failed, or pipecat stopped giving the TTS work (after failed
     reconnects, or replies that came back silent). Replies are then shown, not said. Back: a
-    connection opened again (see AssistantTTS for how a later reply tries). Only changes are
-    sent: one message per outage, however many connects fail in it.
+    connect worked and the TTS takes work again (see AssistantTTS for how a later reply tries).
+    Only changes are sent: one message per outage, however many connects fail in it.
     """
 
     def __init__(self, tts: FrameProcessor, notify: Callable[[dict[str, Any]], Awaitable[None]]):
         self._notify = notify
+        self._connect_failed = False  # since the last connect that worked
+        self._usable = True
         self._available = True
         tts.add_event_handler("on_connection_error", self._on_connection_error)
-        tts.add_event_handler("on_usable_changed", self._on_usable_changed)
         tts.add_event_handler("on_connected", self._on_connected)
+        tts.add_event_handler("on_usable_changed", self._on_usable_changed)
 
     async def _on_connection_error(self, _tts, _error: str) -> None:
-        await self._set(False)
-
-    async def _on_usable_changed(self, _tts, usable: bool) -> None:
-        if not usable:
-            await self._set(False)
+        self._connect_failed = True
+        await self._update()
 
     async def _on_connected(self, _tts) -> None:
-        await self._set(True)
+        self._connect_failed = False
+        await self._update()
 
-    async def _set(self, available: bool) -> None:
+    async def _on_usable_changed(self, _tts, usable: bool) -> None:
+        self._usable = usable
+        await self._update()
+
+    async def _update(self) -> None:
+        available = self._usable and not self._connect_failed
         if available != self._available:
             self._available = available
             await self._notify({"type": "voice-available", "available": available})
