@@ -242,6 +242,8 @@ async def test_the_page_says_when_voice_is_out(
             greeting = page.locator(".row.assistant").filter(has_text="What can I do for you?")
             await expect(greeting).to_have_count(1)
             await expect(page.locator(".row.assistant.live")).to_have_count(0)
+            # ...and stored: the conversation is listed.
+            await expect(page.get_by_test_id("conversation-item")).to_have_count(1)
             shot = f"browser-voice-out-{when.replace(' ', '-')}.png"
             await page.screenshot(path=ARTIFACTS / shot, full_page=True)
         finally:

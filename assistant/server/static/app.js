@@ -778,6 +778,10 @@ function onRTVI({ type, data }) {
       renderCall();
       refreshConversationsSoon();
       break;
+    case 'bot-tts-stopped':
+      // The reply is stored about now; without a voice no bot-stopped-speaking follows.
+      refreshConversationsSoon();
+      break;
     case 'bot-interrupted':
       state.botSpeaking = false;
       transcript.botInterrupted();
