@@ -219,6 +219,8 @@ async def test_the_page_says_when_voice_is_out(
         page = await browser.new_page(viewport={"width": 1280, "height": 800})
         console_errors: list[str] = []
         page.on("pageerror", lambda error: console_errors.append(str(error)))
+        warnings: list[str] = []
+        page.on("console", lambda message: warnings.append(message.text))
         try:
             await page.goto(base_url + "/")
             await sign_in(page)
@@ -233,9 +235,13 @@ async def test_the_page_says_when_voice_is_out(
             toast = page.get_by_test_id("toast").filter(has_text="Voice unavailable")
             await expect(toast).to_be_visible(timeout=15_000)
             await expect(toast).to_contain_text("shown here as text")
-            # pipecat's own errors on the way (refused connects, silent replies) stay in the
-            # console: one message, in words the user can use.
-            await page.wait_for_timeout(500)
+            # pipecat's own errors on the way (refused connects, silent replies) reached the
+            # page and stayed in the console: one message, in words the user can use.
+            for _ in range(100):
+                if any("assistant error" in text for text in warnings):
+                    break
+                await page.wait_for_timeout(100)
+            assert any("assistant error" in text for text in warnings)
             await expect(page.get_by_test_id("toast")).to_have_count(1)
             await expect(page.get_by_test_id("status")).to_have_text("connected")
             # The greeting is shown, and not as if it were still being said.

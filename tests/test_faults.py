@@ -277,9 +277,14 @@ async def test_cartesia_unreachable_then_back(headless, fake_groq, fake_cartesia
     ]
 
 
-async def test_cartesia_refusing_reconnects_briefly(headless, fake_groq, fake_cartesia):
+async def test_cartesia_refusing_reconnects_briefly(
+    headless, fake_groq, fake_cartesia, monkeypatch
+):
     """Cartesia drops mid-reply and refuses the next two connects: the reply is said again once,
     after one apology, when a connect works (a connect that failed dropped nothing to repeat)."""
+    from assistant.pipeline import tts
+
+    monkeypatch.setattr(tts, "RECONNECT_BACKOFF_SECS", (0.05, 0.1))
     conversation_id = await seeded_conversation(headless)
     reply = "Your favourite colour is green. Green like fresh grass. Green like spring leaves."
     fake_groq.reply_text(reply)
@@ -291,6 +296,7 @@ async def test_cartesia_refusing_reconnects_briefly(headless, fake_groq, fake_ca
         await hears(fake_cartesia, APOLOGIES["tts"])
         again = next(c for c in fake_cartesia.contexts.values() if APOLOGIES["tts"] in c.text)
         await fake_cartesia.wait_for_done(again.context_id)
+        assert "spring leaves" in again.text
         rows = await next_turn_works(live, fake_groq, fake_cartesia)
     assert spoken(fake_cartesia).count(APOLOGIES["tts"]) == 1
     assert ("assistant", reply) in rows
@@ -298,8 +304,9 @@ async def test_cartesia_refusing_reconnects_briefly(headless, fake_groq, fake_ca
 
 async def test_cartesia_silent_replies_then_back(headless, fake_groq, fake_cartesia):
     """Cartesia stays connected but answers three replies in a row with an error and no audio,
-    so pipecat stops giving it work: the page is told voice is out. The next reply tries it
-    again on the open connection, is spoken, and the page is told voice is back."""
+    so pipecat stops giving it work: the page is told voice is out. Each later reply tries it
+    again on the open connection; a silent one changes nothing for the page, and the first one
+    spoken tells it voice is back."""
     conversation_id = await seeded_conversation(headless)
     async with headless.session(conversation_id=conversation_id) as live:
         notices, given_up = watch_voice(live)
@@ -311,6 +318,13 @@ async def test_cartesia_silent_replies_then_back(headless, fake_groq, fake_carte
                 lambda rows, n=n: any(m.content == f"Silent reply {n}." for m in rows)
             )
         await asyncio.wait_for(given_up.wait(), 5)
+        assert notices == [VOICE_OUT]
+
+        fake_cartesia.fail_next("error", after_chunks=0)
+        fake_groq.reply_text("Still silent.")
+        await say(live, FAILED_TURN, transcript=FAILED_TURN)
+        await live.wait_for_messages(lambda rows: any(m.content == "Still silent." for m in rows))
+        await fake_cartesia.wait_for(lambda: "Still silent." in spoken(fake_cartesia))
         assert notices == [VOICE_OUT]
 
         await next_turn_works(live, fake_groq, fake_cartesia)

@@ -54,7 +54,7 @@ from assistant.pipeline.memory import ConversationRecorder, store_appender
 from assistant.pipeline.prompt import system_instruction
 from assistant.pipeline.stt import AssistantSTT, create_stt
 from assistant.pipeline.summarizer import summarize_overflow
-from assistant.pipeline.tts import VoiceState, create_tts, tls_context
+from assistant.pipeline.tts import AssistantTTS, VoiceState, create_tts, tls_context
 from assistant.pipeline.worker import AssistantWorker
 from assistant.store.context import load_context
 from assistant.store.database import Database
@@ -378,40 +378,39 @@ class MicAudioStop(FrameProcessor):
 
 
 class VoiceAvailability:
-    """Tells the page when the assistant's voice is lost and when it is back.
+    """Tells the page when the assistant's voice is lost and when it is heard again.
 
     Lost: a connect to Cartesia failed, or pipecat stopped giving the TTS work (after failed
-    reconnects, or replies that came back silent). Replies are then shown, not said. Back: a
-    connect worked and the TTS takes work again (see AssistantTTS for how a later reply tries).
-    Only changes are sent: one message per outage, however many connects fail in it.
+    reconnects, or replies that came back silent). Replies are then shown, not said. Back: the
+    TTS produced audio again (a connection alone may still give silence). Only changes are
+    sent: one message per outage, however many connects fail in it.
     """
 
-    def __init__(self, tts: FrameProcessor, notify: Callable[[dict[str, Any]], Awaitable[None]]):
+    def __init__(self, tts: AssistantTTS, notify: Callable[[dict[str, Any]], Awaitable[None]]):
+        self._tts = tts
         self._notify = notify
-        self._connect_failed = False  # since the last connect that worked
-        self._usable = True
         self._available = True
         tts.add_event_handler("on_connection_error", self._on_connection_error)
-        tts.add_event_handler("on_connected", self._on_connected)
         tts.add_event_handler("on_usable_changed", self._on_usable_changed)
+        tts.add_event_handler("on_audio", self._on_audio)
 
     async def _on_connection_error(self, _tts, _error: str) -> None:
-        self._connect_failed = True
-        await self._update()
-
-    async def _on_connected(self, _tts) -> None:
-        self._connect_failed = False
-        await self._update()
+        await self._set(False)
 
     async def _on_usable_changed(self, _tts, usable: bool) -> None:
-        self._usable = usable
-        await self._update()
+        if not usable:
+            await self._set(False)
 
-    async def _update(self) -> None:
-        available = self._usable and not self._connect_failed
-        if available != self._available:
-            self._available = available
-            await self._notify({"type": "voice-available", "available": available})
+    async def _on_audio(self, _tts) -> None:
+        await self._set(True)
+
+    async def _set(self, available: bool) -> None:
+        if available == self._available:
+            return
+        self._available = available
+        if not available:
+            self._tts.watch_for_audio()
+        await self._notify({"type": "voice-available", "available": available})
 
 
 class VoiceDropWatch(BaseObserver):
@@ -462,6 +461,9 @@ class VoiceDropWatch(BaseObserver):
         self._texts.setdefault(context_id, []).append(text)
 
     async def _on_disconnected(self, _tts) -> None:
+        if not self._tts.is_usable:  # it was given no work: nothing was cut off
+            self._speaking.clear()
+            self._texts.clear()
         if self._ending or not self._speaking:
             return
         for context_id in self._speaking:
@@ -474,7 +476,9 @@ class VoiceDropWatch(BaseObserver):
     async def _on_connected(self, _tts) -> None:
         owed = " ".join(text for text in self._owed if text)
         self._owed.clear()
-        if self._ending or not owed:
+        # Connected by a new reply after pipecat gave up (AssistantTTS): that reply is what
+        # the user waits for, and the old words are on the page.
+        if self._ending or not owed or not self._tts.is_usable:
             return
         logger.warning(f"the voice connection dropped mid-reply; saying again: {owed}")
         await self._speak(f"{APOLOGIES['tts']} {owed}")

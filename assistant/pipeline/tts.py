@@ -6,7 +6,12 @@ import ssl
 from dataclasses import dataclass
 
 from loguru import logger
-from pipecat.frames.frames import Frame, LLMFullResponseStartFrame, TTSUpdateSettingsFrame
+from pipecat.frames.frames import (
+    Frame,
+    LLMFullResponseStartFrame,
+    TTSAudioRawFrame,
+    TTSUpdateSettingsFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.cartesia.tts import CartesiaTTSService, GenerationConfig
 from websockets.protocol import State
@@ -48,15 +53,29 @@ class AssistantTTS(CartesiaTTSService):
     """Cartesia's TTS service, connecting with the process's shared TLS context, and speaking
     again once Cartesia is back after pipecat gave up on it.
 
-    When its reconnects after a drop all fail, pipecat marks the service unusable and, for the
-    rest of the session, shows replies without saying them. Here each new reply first tries one
-    connect (bounded by REVIVE_CONNECT_SECS); if it works the service is usable again and the
-    reply is spoken. A failed try is logged, not reported: the page already knows voice is out.
+    When its reconnects after a drop all fail, or three replies in a row come back silent,
+    pipecat marks the service unusable and, for the rest of the session, shows replies without
+    saying them. Here each new reply first tries again: one connect if none is open (bounded by
+    REVIVE_CONNECT_SECS), then the service is usable again and the reply is spoken. A failed
+    try is logged, not reported: the page already knows voice is out. `on_audio` tells when
+    the voice is heard again.
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._reviving = False
+        self._audio_watched = False
+        # Fired at the first audio after `watch_for_audio`: the voice is heard again.
+        self._register_event_handler("on_audio")
+
+    def watch_for_audio(self) -> None:
+        self._audio_watched = True
+
+    async def push_frame(self, frame: Frame, direction=FrameDirection.DOWNSTREAM):
+        if self._audio_watched and isinstance(frame, TTSAudioRawFrame):
+            self._audio_watched = False
+            await self._call_event_handler("on_audio")
+        await super().push_frame(frame, direction)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, LLMFullResponseStartFrame) and not self.is_usable:
@@ -80,7 +99,9 @@ class AssistantTTS(CartesiaTTSService):
             await self.set_usable(True)
 
     def _connected(self) -> bool:
-        return self._websocket is not None and self._websocket.state is State.OPEN
+        # An open socket is not enough: after a failed reconnect nothing may be reading it.
+        receiving = self._receive_task is not None and not self._receive_task.done()
+        return receiving and self._websocket is not None and self._websocket.state is State.OPEN
 
     async def push_error(self, error_msg: str, exception: Exception | None = None, **kwargs):
         if self._reviving:

@@ -779,6 +779,7 @@ function onRTVI({ type, data }) {
       refreshConversationsSoon();
       break;
     case 'bot-tts-stopped':
+    case 'bot-llm-stopped':
       // The reply is stored about now; without a voice no bot-stopped-speaking follows.
       refreshConversationsSoon();
       break;

@@ -308,7 +308,7 @@ export class Transcript {
         if (id !== null) this.segments.set(id, segment);
       }
       const progress = data.spoken_progress;
-      if (data.will_be_spoken && progress) {
+      if (data.will_be_spoken && progress && !this.voiceless) {
         segment.spoken = progress.accumulated_text || '';
         segment.pending = progress.remaining_text || '';
         if (data.spoken_status === 'completed') {
