@@ -39,8 +39,10 @@ SERVER = """
 import sys
 import aioice.ice, uvicorn
 from assistant.config import load_settings
+from assistant.server import rtc
 from assistant.server.app import create_app
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+rtc.import_voice_stack()  # the app imports it lazily: warm means this too
 sys.stdin.readline()
 settings = load_settings()
 app = create_app(settings)
@@ -55,6 +57,9 @@ CUT_TURN = "what to cook"
 GREETING = greeting("alice", resumed=False)
 WELCOME_BACK = greeting("alice", resumed=True)
 RESUME_TURN = "what is my cat"
+# httpx's 5 s default is shorter than a first offer can take on a busy 2-core CI machine
+# (session build, ICE); a browser waits longer than that too.
+OFFER_TIMEOUT_SECS = 30
 
 
 def free_port() -> int:
@@ -198,7 +203,7 @@ async def test_kill_9_mid_conversation(server_env, settings, tmp_path, monkeypat
         base_url = await first.start()
         # The restarted server imports while the first one talks (it opens the DB after the crash).
         second = await servers.enter_async_context(spawned(server_env, log))
-        async with httpx.AsyncClient(base_url=base_url) as http:
+        async with httpx.AsyncClient(base_url=base_url, timeout=OFFER_TIMEOUT_SECS) as http:
             conversation_id = await choose(http)
             client = RTCClient(http)
             try:
