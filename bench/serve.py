@@ -71,6 +71,16 @@ def _install_loop_lag_probe(path: str) -> None:
     uvicorn.Server.serve = serve_with_probe
 
 
+def _pop_option(argv: list[str], name: str) -> str | None:
+    """Remove `name VALUE` from argv (ours, not the CLI's) and return VALUE."""
+    if name not in argv:
+        return None
+    at = argv.index(name)
+    value = argv[at + 1]
+    del argv[at : at + 2]
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
@@ -80,14 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
         logger.remove()
         logger.add(sys.stderr, level="WARNING")
-    if "--profile" in argv:
-        at = argv.index("--profile")
-        _install_profiler(argv[at + 1])
-        del argv[at : at + 2]
-    if "--loop-lag" in argv:
-        at = argv.index("--loop-lag")
-        _install_loop_lag_probe(argv[at + 1])
-        del argv[at : at + 2]
+    if path := _pop_option(argv, "--profile"):
+        _install_profiler(path)
+    if path := _pop_option(argv, "--loop-lag"):
+        _install_loop_lag_probe(path)
     from assistant.cli import main as assistant_main
 
     return assistant_main(argv)
