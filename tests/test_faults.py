@@ -12,11 +12,14 @@ import asyncio
 import wave
 
 import pytest
+from pipecat.frames.frames import Frame, TTSAudioRawFrame, TTSStoppedFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.utils.errors import ErrorCategory
 
 from assistant.pipeline.builder import APOLOGIES
 from assistant.pipeline.stt import STT_RETRIES
 from assistant.store.repository import ConversationRepository
+from tests import harness
 from tests.fakes.groq import TextReply
 from tests.harness import CHUNK_SECS, LiveSession
 from tests.speech import SAMPLE_RATE, speech_wav
@@ -102,6 +105,35 @@ def watch_voice(live: LiveSession) -> tuple[list[dict], asyncio.Event]:
 
     live.session.notify = record
     return notices, given_up
+
+
+class HeldOutput(FrameProcessor):
+    """Stands where the output transport would, as the harness's AudioCapture does, and holds
+    the bot's audio until `release` is set: the TTS keeps what it received queued to play, as
+    it does while a real output is still playing earlier audio."""
+
+    def __init__(self) -> None:
+        # Direct mode: the TTS's playback waits on this processor, so nothing more is played.
+        super().__init__(enable_direct_mode=True)
+        self.audio = bytearray()
+        self.audio_frames = 0
+        self.changed = asyncio.Event()
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()  # audio is waiting here
+        self.stopped = asyncio.Event()  # a TTS context was played to its end
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TTSAudioRawFrame):
+            if not self.release.is_set():
+                self.holding.set()
+                await self.release.wait()
+            self.audio.extend(frame.audio)
+            self.audio_frames += 1
+            self.changed.set()
+        elif isinstance(frame, TTSStoppedFrame):
+            self.stopped.set()
+        await self.push_frame(frame, direction)
 
 
 VOICE_OUT = {"type": "voice-available", "available": False}
@@ -331,3 +363,50 @@ async def test_cartesia_silent_replies_then_back(headless, fake_groq, fake_carte
         assert live.session.processors["tts"].is_usable
         assert fake_cartesia.connection_count == 1
         assert notices == [VOICE_OUT, VOICE_BACK]
+
+
+async def test_cartesia_refusing_right_after_a_drop(
+    headless, fake_groq, fake_cartesia, monkeypatch
+):
+    """Cartesia drops once a reply was synthesized but before all of it was played, and refuses
+    the reconnects: the page is told voice is out, once. The rest of that reply, played after
+    that, came from the connection that is gone: it is not the voice coming back (it was:
+    out, back, and out again at the next refused connect). The voice is back when a new
+    connection speaks."""
+    from assistant.pipeline import tts
+
+    monkeypatch.setattr(tts, "RECONNECT_BACKOFF_SECS", (0.05, 0.1))
+    monkeypatch.setattr(harness, "AudioCapture", HeldOutput)
+    conversation_id = await seeded_conversation(headless)
+    reply = "Your favourite colour is green. Green like fresh grass."
+    async with headless.session(conversation_id=conversation_id) as live:
+        output = live.capture
+        assert isinstance(output, HeldOutput)
+        try:
+            notices, given_up = watch_voice(live)
+            await fake_cartesia.wait_for_connections(1, timeout=10)
+            fake_groq.reply_text(reply)
+            await say(live, FAILED_TURN, transcript=FAILED_TURN)
+            await fake_cartesia.wait_for_done(timeout=10)  # all of it sent to the TTS
+            await asyncio.wait_for(output.holding.wait(), 10)  # and its audio is not all played
+            fake_cartesia.fail_next_connection(503, times=1000)  # until accept_connections
+            await fake_cartesia.drop_connections()
+            await asyncio.wait_for(given_up.wait(), 10)
+            assert notices == [VOICE_OUT]
+
+            output.release.set()  # the dropped connection's audio plays now
+            await asyncio.wait_for(output.stopped.wait(), 10)
+            assert output.audio_frames > 1
+            # The next reply tries a connect, refused: nothing changes for the page.
+            fake_groq.reply_text("Shown, not said.")
+            await say(live, NEXT_TURN, transcript=NEXT_TURN)
+            await live.wait_for_messages(
+                lambda rows: any(m.content == "Shown, not said." for m in rows)
+            )
+            assert notices == [VOICE_OUT]
+
+            fake_cartesia.accept_connections()
+            await next_turn_works(live, fake_groq, fake_cartesia)
+            assert notices == [VOICE_OUT, VOICE_BACK]
+        finally:
+            output.release.set()

@@ -382,8 +382,10 @@ class VoiceAvailability:
 
     Lost: a connect to Cartesia failed, or pipecat stopped giving the TTS work (after failed
     reconnects, or replies that came back silent). Replies are then shown, not said. Back: the
-    TTS produced audio again (a connection alone may still give silence). Only changes are
-    sent: one message per outage, however many connects fail in it.
+    TTS produced audio again (a connection alone may still give silence), from a connection
+    opened since or one that still works: the rest of a reply that a dropped connection had
+    sent, still played after the drop, is not the voice coming back. Only changes are sent:
+    one message per outage, however many connects fail in it.
     """
 
     def __init__(self, tts: AssistantTTS, notify: Callable[[dict[str, Any]], Awaitable[None]]):

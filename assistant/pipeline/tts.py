@@ -24,6 +24,8 @@ VOLUME_RANGE = (0.5, 2.0)
 RECONNECT_BACKOFF_SECS = (4.0, 10.0)
 # The most a reply waits, once Cartesia was given up on, for the one connect it tries first.
 REVIVE_CONNECT_SECS = 3.0
+# In an audio frame's metadata: the number of the Cartesia connection it came from.
+CONNECTION_KEY = "assistant.cartesia_connection"
 
 
 @dataclass(frozen=True)
@@ -65,17 +67,42 @@ class AssistantTTS(CartesiaTTSService):
         super().__init__(**kwargs)
         self._reviving = False
         self._audio_watched = False
+        # Each Cartesia connection is numbered as it opens; its audio carries the number.
+        self._opened = 0
+        self._reading = 0  # the connection the receive loop reads
+        self._heard_from = 0  # the first connection whose audio is the voice heard again
         # Fired at the first audio after `watch_for_audio`: the voice is heard again.
         self._register_event_handler("on_audio")
 
     def watch_for_audio(self) -> None:
+        """Fire `on_audio` at the next audio from a connection that works now or opens later.
+
+        Audio a connection that is gone had already sent is still played after it went (the
+        rest of the reply it was saying): that is not the voice coming back. A connection
+        that still works (pipecat gave up on silent replies, not on it) counts.
+        """
+        self._heard_from = self._opened if self._connected() else self._opened + 1
         self._audio_watched = True
 
+    async def append_to_audio_context(self, context_id: str | None, frame):
+        if isinstance(frame, TTSAudioRawFrame):
+            frame.metadata[CONNECTION_KEY] = self._reading
+        await super().append_to_audio_context(context_id, frame)
+
     async def push_frame(self, frame: Frame, direction=FrameDirection.DOWNSTREAM):
-        if self._audio_watched and isinstance(frame, TTSAudioRawFrame):
+        if (
+            self._audio_watched
+            and isinstance(frame, TTSAudioRawFrame)
+            and frame.metadata.get(CONNECTION_KEY, 0) >= self._heard_from
+        ):
             self._audio_watched = False
             await self._call_event_handler("on_audio")
         await super().push_frame(frame, direction)
+
+    async def _process_messages(self):
+        # pipecat's receive loop: it reads the newest connection, until that one ends.
+        self._reading = self._opened
+        await super()._process_messages()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, LLMFullResponseStartFrame) and not self.is_usable:
@@ -112,7 +139,9 @@ class AssistantTTS(CartesiaTTSService):
     async def _websocket_connect(self, uri: str, **kwargs):
         if uri.startswith("wss://"):
             kwargs.setdefault("ssl", tls_context())
-        return await super()._websocket_connect(uri, **kwargs)
+        websocket = await super()._websocket_connect(uri, **kwargs)
+        self._opened += 1
+        return websocket
 
 
 def create_tts(settings: Settings, voice: VoiceState) -> AssistantTTS:
