@@ -36,6 +36,9 @@ const el = {
   mute: $('mute'),
   callLabel: $('call-label'),
   callError: $('call-error'),
+  voiceStatus: $('voice-status'),
+  voiceStatusTitle: $('voice-status-title'),
+  voiceStatusText: $('voice-status-text'),
   toolActivity: $('tool-activity'),
   toolActivityText: $('tool-activity-text'),
   notes: $('notes'),
@@ -671,6 +674,7 @@ function setStatus(status, reason) {
     state.userSpeaking = false;
     state.botSpeaking = false;
     state.toolCalls.clear();
+    setVoiceStatus(null);
   }
   if (status === 'error') {
     el.callError.textContent = reason || 'Something went wrong.';
@@ -884,16 +888,7 @@ function onAppMessage(message) {
     }
     case 'voice-available':
       transcript.setVoiceless(!message.available);
-      if (message.available) {
-        toast({ title: 'Voice is back', kind: 'info', timeout: 5000 });
-      } else {
-        toast({
-          title: 'Voice unavailable',
-          body: 'Replies are shown here as text; the voice comes back by itself when it can.',
-          kind: 'error',
-          timeout: 15000,
-        });
-      }
+      setVoiceStatus(Boolean(message.available));
       break;
     case 'session-moved':
       // The conversation went on in another tab or device; this call ends (no reconnect).
@@ -917,6 +912,27 @@ function onAppMessage(message) {
     default:
       break;
   }
+}
+
+// One place says whether replies are heard: each voice-available message replaces what it said.
+let voiceStatusTimer = null;
+
+/** `false`: voice out, until it is back; `true`: back (said for a few seconds); `null`: nothing. */
+function setVoiceStatus(available) {
+  clearTimeout(voiceStatusTimer);
+  const node = el.voiceStatus;
+  if (available === null) {
+    node.hidden = true;
+    delete node.dataset.voice;
+    return;
+  }
+  node.dataset.voice = available ? 'back' : 'out';
+  el.voiceStatusTitle.textContent = available ? 'Voice is back' : 'Voice unavailable';
+  el.voiceStatusText.textContent = available
+    ? ''
+    : 'Replies are shown here as text; the voice comes back by itself when it can.';
+  node.hidden = false;
+  if (available) voiceStatusTimer = setTimeout(() => setVoiceStatus(null), 5000);
 }
 
 function formatFactor(value) {
