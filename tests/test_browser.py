@@ -6,6 +6,7 @@ database, the fake TTS audio reaches the browser, and a reload + resume carries 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from assistant.store.repository import NoteRepository, UserRepository
+from assistant.store.repository import ConversationRepository, NoteRepository, UserRepository
 from assistant.tools.registry import default_tools
 from tests.live_server import pin_ice_to_loopback, running_server
 from tests.speech import require_speech_tools, speech_wav
@@ -271,6 +272,60 @@ async def test_the_page_says_when_voice_is_out(
             shot = f"browser-voice-out-{when.replace(' ', '-')}.png"
             await page.screenshot(path=ARTIFACTS / shot, full_page=True)
         finally:
+            await browser.close()
+
+    assert console_errors == []
+
+
+async def test_connect_clicked_while_a_resume_is_loading(
+    settings, db, fake_groq, fake_cartesia, monkeypatch
+):
+    """Connect clicked right after Resume, before the server has answered which conversation
+    it is: the click shows at once (connecting), and the call starts in the resumed
+    conversation once it is chosen. (The click used to do nothing at all.)"""
+    from playwright.async_api import async_playwright, expect
+
+    pin_ice_to_loopback(monkeypatch)
+    async with db.session() as store:
+        alice = await UserRepository(store).get_or_create("alice")
+        conversations = ConversationRepository(store, alice.id)
+        earlier = (await conversations.create()).id
+        await conversations.append(earlier, "user", "my favourite colour is green")
+        await conversations.append(earlier, "assistant", "Green it is.")
+    wav = speech_wav("hello", lead_silence=30.0)  # a quiet microphone: nobody speaks
+    async with running_server(settings, db, default_tools) as base_url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        console_errors: list[str] = []
+        page.on("pageerror", lambda error: console_errors.append(str(error)))
+        # The server's answer to the Resume waits until Connect has been clicked.
+        asked = asyncio.Event()
+        answer = asyncio.Event()
+
+        async def hold(route):
+            asked.set()
+            await answer.wait()
+            await route.continue_()
+
+        try:
+            await page.goto(base_url + "/")
+            await sign_in(page)
+            item = page.locator(f'[data-conversation-id="{earlier}"]')
+            await expect(item).to_be_visible()
+            await page.route("**/api/session", hold)
+            await item.get_by_test_id("resume").click()
+            await asyncio.wait_for(asked.wait(), 10)
+            await page.get_by_test_id("connect").click()
+            await expect(page.get_by_test_id("status")).to_have_text("connecting")
+            answer.set()
+
+            await expect(page.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
+            assert await page.evaluate("window.assistantUI.state.conversationId") == earlier
+            await expect(page.get_by_test_id("transcript-assistant").last).to_contain_text(
+                "Welcome back", timeout=15_000
+            )
+        finally:
+            answer.set()
             await browser.close()
 
     assert console_errors == []

@@ -58,6 +58,7 @@ const state = {
   session: null, // the VoiceSession while one exists
   movedSession: null, // the VoiceSession whose conversation went on elsewhere
   status: 'idle', // idle | connecting | connected | error
+  connectWanted: false, // Connect was clicked; the call starts once the conversation is chosen
   botReady: false,
   muted: false,
   userSpeaking: false,
@@ -572,6 +573,7 @@ async function switchUser() {
   showWelcome();
 }
 
+/** Runs `fn` (which chooses a conversation and says whether it did) with the list disabled. */
 async function withBusy(fn) {
   if (state.busy) return;
   state.busy = true;
@@ -579,14 +581,23 @@ async function withBusy(fn) {
   el.conversations.querySelectorAll('button').forEach((b) => {
     b.disabled = true;
   });
+  let chosen = false;
   try {
-    await fn();
+    chosen = await fn();
   } finally {
     state.busy = false;
     el.newConversation.disabled = false;
     el.conversations.querySelectorAll('button').forEach((b) => {
       b.disabled = false;
     });
+  }
+  // Connect clicked meanwhile: the call starts in the conversation just chosen; if choosing
+  // failed, its toast says why and the call does not start.
+  if (!state.connectWanted) return;
+  if (chosen) startCall();
+  else {
+    state.connectWanted = false;
+    setStatus('idle');
   }
 }
 
@@ -601,8 +612,10 @@ function newConversation() {
       closeDrawer();
       renderConversations();
       await loadConversations();
+      return true;
     } catch (error) {
       toast({ title: 'Could not start a new conversation', body: error.message, kind: 'error' });
+      return false;
     }
   });
 }
@@ -617,9 +630,11 @@ function resumeConversation(id) {
       closeDrawer();
       setView('talk');
       await loadHistory(state.conversationId);
+      return true;
     } catch (error) {
       toast({ title: 'Could not resume that conversation', body: error.message, kind: 'error' });
       loadConversations();
+      return false;
     }
   });
 }
@@ -685,17 +700,35 @@ function setStatus(status, reason) {
   renderCall();
 }
 
-async function connect() {
-  if (state.session || state.busy) return;
+/**
+ * The Connect button. The click always shows (connecting); while a Resume or New conversation
+ * is still choosing the conversation, the call waits for it and then starts in that one.
+ */
+function connect() {
+  if (state.session || state.connectWanted) return;
+  state.connectWanted = true;
   el.callError.hidden = true;
+  // Play the bot's audio: the click on connect is the user gesture that allows it.
+  el.audio.muted = false;
+  setStatus('connecting');
+  if (!state.busy) startCall();
+}
+
+async function startCall() {
   if (!state.conversationId) {
     try {
       await restoreSession();
     } catch (error) {
-      setStatus('error', error.message);
+      if (state.connectWanted) {
+        state.connectWanted = false;
+        setStatus('error', error.message);
+      }
       return;
     }
   }
+  // Hung up, or another conversation is being chosen (which starts the call when done).
+  if (!state.connectWanted || state.busy) return;
+  state.connectWanted = false;
   state.botReady = false;
   state.muted = false;
   transcript.setVoiceless(false);
@@ -728,9 +761,6 @@ async function connect() {
   session.addEventListener('rtvi', (event) => {
     if (state.session === session) onRTVI(event.detail);
   });
-  setStatus('connecting');
-  // Play the bot's audio: the click on connect is the user gesture that allows it.
-  el.audio.muted = false;
   session.start();
 }
 
@@ -738,6 +768,7 @@ async function connect() {
 async function hangUp() {
   const session = state.session;
   state.session = null;
+  state.connectWanted = false;
   if (session) session.close();
   transcript.endTurns();
   if (state.status !== 'idle') setStatus('idle');
