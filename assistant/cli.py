@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from assistant.config import CARTESIA_KEYS_URL, GROQ_KEYS_URL, ConfigError, load_settings
@@ -26,14 +25,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "db":
-        from assistant.store.database import Database
+        from assistant.store.database import MigrationError, upgrade_database
 
-        async def upgrade() -> None:
-            db = Database(settings.database_url)
-            await db.upgrade()
-            await db.dispose()
-
-        asyncio.run(upgrade())
+        try:
+            backup = upgrade_database(settings.database_url)
+        except MigrationError as error:
+            print(error, file=sys.stderr)
+            return 1
+        if backup is not None:
+            print(f"Kept a copy from before the upgrade: {backup}")
         print(f"Database is up to date: {settings.database_url}")
         return 0
     return serve(settings)

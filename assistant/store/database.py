@@ -3,14 +3,22 @@
 alembic (~0.4 s to import, with mako) is imported only when a migration actually runs: on a
 normal start the database is already at head, which `Database.upgrade_if_behind` checks by
 reading the revision ids from the migration scripts and the ``alembic_version`` table.
+
+Before an upgrade changes a SQLite file that holds data, a copy of it is kept next to it
+(``<name>.bak-<from revision>``, the newest three); a failed upgrade leaves the database as it
+was and says where that copy is.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import os
 import re
+import sqlite3
+import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +57,13 @@ def _is_sqlite(url: URL) -> bool:
 
 def _is_sqlite_memory(url: URL) -> bool:
     return _is_sqlite(url) and url.database in (None, "", ":memory:")
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite database, or None (in-memory, URI filenames, other backends)."""
+    if not _is_sqlite(url) or _is_sqlite_memory(url) or url.query.get("uri"):
+        return None
+    return Path(url.database)
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
@@ -130,6 +145,78 @@ def _stamped_revisions(sync_conn: Connection) -> set[str]:
     return {version for (version,) in rows}
 
 
+# How many copies from before an upgrade are kept next to a SQLite database.
+BACKUPS_KEPT = 3
+
+
+class MigrationError(RuntimeError):
+    """An upgrade failed. The database is as it was; ``backup`` is its copy from before."""
+
+    def __init__(self, message: str, backup: Path) -> None:
+        super().__init__(message)
+        self.backup = backup
+
+
+def _our_tables(sync_conn: Connection) -> list[str]:
+    return [
+        name
+        for name in inspect(sync_conn).get_table_names()
+        if name != "alembic_version" and not name.startswith("sqlite_")
+    ]
+
+
+def _schema_state(conn: sqlite3.Connection) -> list[tuple]:
+    """What a migration changes: the schema and the stamped revisions."""
+    state = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY 1, 2")
+    rows = list(state)
+    if any(row[:2] == ("table", "alembic_version") for row in rows):
+        rows += conn.execute("SELECT version_num FROM alembic_version ORDER BY 1").fetchall()
+    return rows
+
+
+def backup_sqlite(path: Path, label: str, keep: int = BACKUPS_KEPT) -> Path:
+    """Copy the database at ``path`` to ``<name>.bak-<label>``; keep the newest ``keep`` copies.
+
+    SQLite's online backup API gives a consistent copy even if another connection is writing
+    (a file copy of a WAL database could miss or tear the last commits). The copy is written
+    under a temporary name and renamed, so a crash never leaves a half copy under the real one.
+    """
+    target = path.with_name(f"{path.name}.bak-{label}")
+    partial = path.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(partial)) as copy:
+        source.backup(copy)
+        # One self-contained file: opening the copy later leaves no -wal/-shm beside it.
+        copy.execute("PRAGMA journal_mode=DELETE")
+    # File times can be as coarse as the kernel tick; copies made in one tick would tie.
+    now = time.time_ns()
+    os.utime(partial, ns=(now, now))
+    os.replace(partial, target)
+    prefix = f"{path.name}.bak-"
+    copies = sorted(
+        (p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.is_file()),
+        key=lambda p: p.stat().st_mtime_ns,
+        reverse=True,
+    )
+    for old in copies[keep:]:
+        old.unlink(missing_ok=True)
+    return target
+
+
+def restore_sqlite_if_changed(path: Path, backup: Path) -> bool:
+    """Put ``backup`` back into ``path`` if a failed upgrade changed its schema or revision.
+
+    Each upgrade runs in one transaction (migrations/env.py), so normally the rollback has
+    already undone it and nothing is copied back (which would also undo others' later writes);
+    this covers a migration that committed part of its work before failing.
+    """
+    with closing(sqlite3.connect(backup)) as copy, closing(sqlite3.connect(path)) as original:
+        if _schema_state(original) == _schema_state(copy):
+            return False
+        copy.backup(original)
+        return True
+
+
 class Database:
     """Owns the async engine and the session factory. Create one per process and inject it."""
 
@@ -158,11 +245,55 @@ class Database:
             self.engine, expire_on_commit=False
         )
 
-    async def upgrade(self, revision: str = "head") -> None:
-        """Run ``alembic upgrade`` on this database. Safe to call inside a running loop."""
+    async def upgrade(self, revision: str = "head") -> Path | None:
+        """Run ``alembic upgrade`` on this database. Safe to call inside a running loop.
+
+        A SQLite file with tables of ours that is behind ``revision`` is first copied to
+        ``<name>.bak-<from revision>`` (returned). If the upgrade then fails, the database is
+        left (or put back) as it was and a ``MigrationError`` names the copy.
+        """
         from alembic import command
 
-        await self._run_alembic(command.upgrade, revision)
+        path = _sqlite_file(self.url)
+        backup = None
+        if path is not None:
+            async with self.engine.connect() as conn:
+                label = await conn.run_sync(self._backup_label, revision)
+            if label is not None:
+                backup = await asyncio.to_thread(backup_sqlite, path, label)
+        try:
+            await self._run_alembic(command.upgrade, revision)
+        except Exception as error:
+            if backup is None:
+                raise
+            try:
+                await asyncio.to_thread(restore_sqlite_if_changed, path, backup)
+            except Exception as restore_error:
+                raise MigrationError(
+                    f"Upgrading {path} failed ({error}) and putting back its copy from before "
+                    f"the upgrade failed too ({restore_error}); that copy is {backup}",
+                    backup,
+                ) from error
+            raise MigrationError(
+                f"Upgrading {path} failed: {error}. The database is as it was; a copy from "
+                f"before the upgrade is {backup}",
+                backup,
+            ) from error
+        return backup
+
+    def _backup_label(self, sync_conn: Connection, revision: str) -> str | None:
+        """The revision(s) to name a copy after, or None when there is nothing to keep (no
+        tables of ours yet) or nothing to do (already at ``revision``)."""
+        from alembic.script import ScriptDirectory
+
+        if not _our_tables(sync_conn):
+            return None
+        stamped = tuple(sorted(_stamped_revisions(sync_conn)))
+        script = ScriptDirectory.from_config(alembic_config(self.url, self.migrations_dir))
+        # The steps `alembic upgrade` would run (alembic's own upgrade does the same walk).
+        if not any(script.iterate_revisions(revision, stamped, implicit_base=True)):
+            return None
+        return "+".join(stamped) or "base"
 
     async def upgrade_if_behind(self) -> bool:
         """Upgrade to head unless the database is already there; True if alembic ran.
@@ -215,14 +346,15 @@ class Database:
         await self.dispose()
 
 
-async def upgrade_database_async(url: str | URL, revision: str = "head") -> None:
+async def upgrade_database_async(url: str | URL, revision: str = "head") -> Path | None:
     db = Database(url)
     try:
-        await db.upgrade(revision)
+        return await db.upgrade(revision)
     finally:
         await db.dispose()
 
 
-def upgrade_database(url: str | URL, revision: str = "head") -> None:
-    """Entry point for ``assistant db upgrade``: migrate the database at ``url``."""
-    asyncio.run(upgrade_database_async(url, revision))
+def upgrade_database(url: str | URL, revision: str = "head") -> Path | None:
+    """Entry point for ``assistant db upgrade``: migrate the database at ``url``; the copy
+    kept from before, if one was made (see ``Database.upgrade``)."""
+    return asyncio.run(upgrade_database_async(url, revision))
