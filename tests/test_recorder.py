@@ -2,14 +2,17 @@
 
 Writes wait for the bot's first audio (so they don't compete with the LLM request and the TTS
 stream for the event loop), or `max_hold_secs`, whichever comes first; order is kept and
-`close` writes everything. The bounds here are either huge (a write that waits for them is the
-bug) or tiny (a write that never comes is the bug), so nothing depends on the machine's speed.
+`close` writes everything. The hold runs on a `ControlledClock` that only the test moves, and
+the tests wait for what the writer does (hold a record, save it) rather than for time to pass,
+so nothing depends on the machine's speed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from pipecat.frames.frames import (
@@ -31,23 +34,72 @@ FOREVER = 600.0  # a hold that never ends within a test
 
 
 class Store:
-    """An `AppendMessage` that keeps what it was given."""
+    """An `AppendMessage` that keeps what it was given, in a timeline of the writer's moves."""
 
     def __init__(self) -> None:
         self.saved: list[str | None] = []
-        self._changed = asyncio.Condition()
+        self.events: list[str] = []  # "hold", "expire", "release", "saved <content>"
+        self._changed = asyncio.Event()
+
+    def event(self, event: str) -> None:
+        self.events.append(event)
+        self._changed.set()
 
     async def append(self, record: MessageRecord) -> None:
-        async with self._changed:
-            self.saved.append(record.content)
-            self._changed.notify_all()
+        self.saved.append(record.content)
+        self.event(f"saved {record.content}")
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> list[str | None]:
-        async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: len(self.saved) >= count), timeout
-            )
+    async def wait_until(self, predicate: Callable[[list[str]], bool]) -> list[str]:
+        async with asyncio.timeout(10):  # only if the recorder hangs
+            while not predicate(self.events):
+                self._changed.clear()
+                await self._changed.wait()
+        return self.events
+
+    async def wait_for(self, count: int) -> list[str | None]:
+        await self.wait_until(lambda _: len(self.saved) >= count)
         return self.saved
+
+    async def next_move(self) -> list[str]:
+        """The writer's next move: holding its record or (if the hold failed) saving it."""
+        seen = len(self.events)
+        return await self.wait_until(lambda events: len(events) > seen)
+
+
+class ControlledClock:
+    """The recorder's clock and hold timeout, moved only by `advance`.
+
+    Each hold is a real `asyncio.timeout` with no deadline of its own; `advance` expires the
+    ones whose deadline (on this clock) it passes. The store's timeline gets "hold" when the
+    writer starts holding, "expire" when the clock ends a hold, "release" when the bot did.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.now = 1000.0
+        self._store = store
+        self._holds: dict[asyncio.Timeout, float] = {}
+
+    def __call__(self) -> float:
+        return self.now
+
+    @contextlib.asynccontextmanager
+    async def timeout(self, delay: float) -> AsyncIterator[None]:
+        async with asyncio.timeout(None) as hold:
+            self._holds[hold] = self.now + delay
+            self._store.event("hold")
+            try:
+                yield
+            finally:
+                del self._holds[hold]
+        if not hold.expired():
+            self._store.event("release")
+
+    def advance(self, secs: float) -> None:
+        self.now += secs
+        for hold, deadline in self._holds.items():
+            if deadline <= self.now and not hold.expired():
+                self._store.event("expire")
+                hold.reschedule(asyncio.get_running_loop().time())  # expires at once
 
 
 async def user_turn_ends(recorder: ConversationRecorder, content: str) -> None:
@@ -69,20 +121,24 @@ def tts_audio() -> TTSAudioRawFrame:
     return TTSAudioRawFrame(audio=bytes(640), sample_rate=16000, num_channels=1)
 
 
-async def settle() -> None:
-    """Give the writer every chance to write something it shouldn't."""
-    for _ in range(20):
-        await asyncio.sleep(0)
-    await asyncio.sleep(0.05)
+@contextlib.asynccontextmanager
+async def controlled_recorder(max_hold_secs: float = FOREVER):
+    store = Store()
+    clock = ControlledClock(store)
+    recorder = ConversationRecorder(
+        store.append, max_hold_secs=max_hold_secs, clock=clock, timeout=clock.timeout
+    )
+    recorder.start()
+    try:
+        yield store, clock, recorder
+    finally:
+        await recorder.close(drain_secs=1)
 
 
 @pytest.fixture
 async def store_and_recorder():
-    store = Store()
-    recorder = ConversationRecorder(store.append, max_hold_secs=FOREVER)
-    recorder.start()
-    yield store, recorder
-    await recorder.close(drain_secs=1)
+    async with controlled_recorder() as (store, _clock, recorder):
+        yield store, recorder
 
 
 @pytest.mark.parametrize("speaks", [tts_audio, BotStartedSpeakingFrame], ids=["tts", "transport"])
@@ -90,36 +146,44 @@ async def test_the_users_message_waits_for_the_bot_to_speak(store_and_recorder, 
     store, recorder = store_and_recorder
     await user_turn_ends(recorder, "what's on today")
     recorder.record(MessageRecord(role="assistant", tool_calls=[{"id": "call_1"}]))
-    await settle()
-    assert store.saved == []  # the response is being produced: nothing written yet
+    # The response is being produced: the writer holds the message instead of saving it.
+    assert await store.next_move() == ["hold"]
 
     await pipeline_pushes(recorder, speaks())
-    # Written right away: waiting for the (endless) bound would time out here.
     assert await store.wait_for(2) == ["what's on today", None]
+    assert store.events == ["hold", "release", "saved what's on today", "saved None"]
 
 
 async def test_a_bot_that_never_speaks_still_gets_everything_written_within_the_bound():
-    store = Store()
-    recorder = ConversationRecorder(store.append, max_hold_secs=0.05)
-    recorder.start()
-    try:
+    async with controlled_recorder(max_hold_secs=0.5) as (store, clock, recorder):
         await user_turn_ends(recorder, "hello?")
         recorder.record(MessageRecord(role="assistant", content="(tool call)"))
+        assert await store.next_move() == ["hold"]
+        clock.advance(0.49)
+        assert store.events == ["hold"]  # not yet at the bound
+        clock.advance(0.01)
         assert await store.wait_for(2) == ["hello?", "(tool call)"]
-        # Another turn, still no audio: held again, and again written within the bound.
+        assert store.events == ["hold", "expire", "saved hello?", "saved (tool call)"]
+
+        # Another turn, still no audio: held again, and again written at the bound.
         await user_turn_ends(recorder, "anyone there?")
+        assert (await store.next_move())[4:] == ["hold"]
+        clock.advance(0.5)
         assert await store.wait_for(3) == ["hello?", "(tool call)", "anyone there?"]
-    finally:
-        await recorder.close(drain_secs=1)
+        assert store.events[4:] == ["hold", "expire", "saved anyone there?"]
 
 
-async def test_the_response_being_produced_does_not_release_the_hold(store_and_recorder):
-    store, recorder = store_and_recorder
-    await user_turn_ends(recorder, "hi")
-    for frame in (LLMTextFrame("Hello"), TTSStartedFrame(), TTSTextFrame("Hello", "word")):
-        await pipeline_pushes(recorder, frame)
-    await settle()
-    assert store.saved == []
+async def test_the_response_being_produced_does_not_release_the_hold():
+    async with controlled_recorder(max_hold_secs=0.5) as (store, clock, recorder):
+        await user_turn_ends(recorder, "hi")
+        assert await store.next_move() == ["hold"]
+        for frame in (LLMTextFrame("Hello"), TTSStartedFrame(), TTSTextFrame("Hello", "word")):
+            await pipeline_pushes(recorder, frame)
+        # Only the bound ends this hold: a frame that released it would have woken the writer
+        # first (it runs before the expiry, which is only scheduled now) and made it "release".
+        clock.advance(0.5)
+        assert await store.wait_for(1) == ["hi"]
+        assert store.events == ["hold", "expire", "saved hi"]
 
 
 async def test_order_is_kept_across_holds(store_and_recorder):
@@ -149,11 +213,11 @@ async def test_close_writes_everything_held(store_and_recorder):
     store, recorder = store_and_recorder
     await user_turn_ends(recorder, "bye")
     recorder.record(MessageRecord(role="assistant", content="Goodbye!"))
-    await settle()
-    assert store.saved == []
-    # The call ends before the bot speaks: close() (bounded at 5 s) must not wait out the hold.
+    assert await store.next_move() == ["hold"]
+    # The call ends before the bot speaks: close() must not wait out the (endless) hold.
     await recorder.close(drain_secs=5)
     assert store.saved == ["bye", "Goodbye!"]
+    assert store.events == ["hold", "release", "saved bye", "saved Goodbye!"]
 
 
 async def test_flush_writes_everything_held(store_and_recorder):

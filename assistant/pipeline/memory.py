@@ -88,6 +88,7 @@ class ConversationRecorder:
     the bot's first audio: a write costs ~2 ms of CPU on the event loop that is also running
     the LLM request and the TTS stream, so writing the user's message right away delays the
     answer. No record waits more than `max_hold_secs`; `flush` and `close` write at once.
+    `clock` and `timeout` measure and bound the hold (tests pass a clock they move themselves).
     """
 
     def __init__(
@@ -96,15 +97,19 @@ class ConversationRecorder:
         *,
         retry_delay: float = 0.2,
         max_hold_secs: float = MAX_HOLD_SECS,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: Callable[[float], contextlib.AbstractAsyncContextManager] = asyncio.timeout,
     ):
         self._append = append
         self._retry_delay = retry_delay
         self._max_hold_secs = max_hold_secs
+        self._clock = clock
+        self._timeout = timeout
         self._queue: asyncio.Queue[tuple[MessageRecord, float]] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._listeners: list[MessageListener] = []
         self._call_arguments: dict[str, tuple[str, Any]] = {}
-        self._hold_until = 0.0  # time.monotonic(); no hold once it has passed
+        self._hold_until = 0.0  # on `clock`; no hold once it has passed
         self._released = asyncio.Event()  # wakes a held writer early
         # The builder registers this with the pipeline: function calls, and when the bot speaks.
         self.observer = _RecorderObserver(self)
@@ -140,11 +145,11 @@ class ConversationRecorder:
         await self._queue.join()
 
     def record(self, record: MessageRecord) -> None:
-        self._queue.put_nowait((record, time.monotonic()))
+        self._queue.put_nowait((record, self._clock()))
 
     def hold(self) -> None:
         """A response is being produced: keep writes off the event loop until the bot speaks."""
-        self._hold_until = time.monotonic() + self._max_hold_secs
+        self._hold_until = self._clock() + self._max_hold_secs
         self._released.clear()
 
     def release(self) -> None:
@@ -207,10 +212,10 @@ class ConversationRecorder:
 
     async def _wait_while_held(self, recorded_at: float) -> None:
         # The end of the hold, but never later than max_hold_secs after this record came in.
-        delay = min(self._hold_until, recorded_at + self._max_hold_secs) - time.monotonic()
+        delay = min(self._hold_until, recorded_at + self._max_hold_secs) - self._clock()
         if delay > 0:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
+                async with self._timeout(delay):
                     await self._released.wait()
 
     async def _save(self, record: MessageRecord) -> bool:
