@@ -165,24 +165,27 @@ async def test_llm_http_error(headless, fake_groq, fake_cartesia, status, apolog
     assert fake_groq.protocol_errors == []
 
 
+# A stall longer than the LLM bound the tests set (1 s) and shorter than the default (10 s):
+# the reply comes if nothing ends the wait, so hearing the timeout's apology instead (and never
+# the reply) shows the configured bound ended it, whatever the machine's speed. Both timers run
+# on one event loop, which fires them in order of their deadlines.
+LLM_STALL_SECS = 5.0
+
+
 @pytest.mark.parametrize("stall", ["before-headers", "mid-stream"])
 async def test_llm_stall_is_bounded(headless, fake_groq, fake_cartesia, stall):
     """Groq accepts the request and then goes quiet: the turn ends after LLM_TIMEOUT_SECS."""
     headless.settings = headless.settings.model_copy(update={"llm_timeout_secs": 1.0})
     conversation_id = await seeded_conversation(headless)
     if stall == "before-headers":
-        fake_groq.reply_delay(30, "Too late.")
-    else:  # the stream opens, then nothing more comes
-        fake_groq.reply(TextReply("Too late.", chunk_delay=30))
+        fake_groq.reply_delay(LLM_STALL_SECS, "Too late.")
+    else:  # the stream opens, then nothing more comes for a while
+        fake_groq.reply(TextReply("Too late.", chunk_delay=LLM_STALL_SECS))
     async with headless.session(conversation_id=conversation_id) as live:
-        loop = asyncio.get_running_loop()
         await say(live, FAILED_TURN, transcript=FAILED_TURN)
-        said_at = loop.time()
-        await hears(fake_cartesia, APOLOGIES["timeout"], timeout=5)
-        waited = loop.time() - said_at
+        await hears(fake_cartesia, APOLOGIES["timeout"], timeout=30)
         assert live.session.llm.is_usable
         rows = await next_turn_works(live, fake_groq, fake_cartesia)
-    assert waited < 3  # the turn's end (~0.5 s) + the 1 s bound, not the 30 s stall
     assert rows == [
         *EARLIER,
         ("user", FAILED_TURN),
@@ -196,6 +199,11 @@ async def test_llm_stall_is_bounded(headless, fake_groq, fake_cartesia, stall):
     assert last_request_history(fake_groq) == rows[:-1]
 
 
+# Longer than the STT bound the test sets (0.5 s), shorter than the default (5 s): as with the
+# LLM, the transcript comes unless the configured bound ends each attempt first.
+STT_STALL_SECS = 3.0
+
+
 async def test_stt_failure_and_stall(headless, fake_groq, fake_cartesia):
     """Whisper answers 500, then hangs: each time the user hears they weren't understood."""
     headless.settings = headless.settings.model_copy(update={"stt_timeout_secs": 0.5})
@@ -205,10 +213,10 @@ async def test_stt_failure_and_stall(headless, fake_groq, fake_cartesia):
         fake_groq.transcribe_error(500, times=attempts)
         await say(live, FAILED_TURN)
         await hears(fake_cartesia, APOLOGIES["stt"])
-        fake_groq.transcribe(FAILED_TURN, delay=30, times=attempts)
+        fake_groq.transcribe(FAILED_TURN, delay=STT_STALL_SECS, times=attempts)
         await say(live, FAILED_TURN)
         await fake_cartesia.wait_for(
-            lambda: spoken(fake_cartesia).count(APOLOGIES["stt"]) == 2, timeout=5
+            lambda: spoken(fake_cartesia).count(APOLOGIES["stt"]) == 2, timeout=30
         )
         assert live.session.processors["stt"].is_usable
         rows = await next_turn_works(live, fake_groq, fake_cartesia)
