@@ -3,7 +3,10 @@ idle connections are kept between turns (the openai SDK's default drops them aft
 
 from __future__ import annotations
 
-import asyncio
+import time
+from types import SimpleNamespace
+
+import httpcore2._async.http11
 
 TRANSCRIBE = ("POST", "/openai/v1/audio/transcriptions")
 CHAT = ("POST", "/openai/v1/chat/completions")
@@ -17,7 +20,8 @@ def ports(fake_groq, method_path: tuple[str, str]) -> list[int]:
 async def test_the_first_turn_finds_both_connections_open(headless, fake_groq, fake_cartesia):
     fake_groq.reply_text("Hello there.")
     async with headless.session() as live:
-        await fake_groq.wait_for(lambda: len(ports(fake_groq, MODELS)) == 2)
+        # Only a guard against hanging: a session's start is slow on a loaded machine.
+        await fake_groq.wait_for(lambda: len(ports(fake_groq, MODELS)) == 2, timeout=30)
         opened = set(ports(fake_groq, MODELS))
 
         await live.user_says("hello there")
@@ -29,15 +33,35 @@ async def test_the_first_turn_finds_both_connections_open(headless, fake_groq, f
     assert ports(fake_groq, TRANSCRIBE) != ports(fake_groq, CHAT)
 
 
-async def test_whisper_keeps_its_connection_across_a_pause(headless, fake_groq, fake_cartesia):
+class SkewedClock:
+    """The clock the openai SDK's HTTP/1.1 connections (httpx2, httpcore2) read to expire idle
+    ones, moved on at will. The test checks it was read, so a library that stops reading it
+    fails the test instead of passing it unchecked."""
+
+    def __init__(self) -> None:
+        self.skew = 0.0
+        self.reads = 0
+
+    def monotonic(self) -> float:
+        self.reads += 1
+        return time.monotonic() + self.skew
+
+
+async def test_whisper_keeps_its_connection_across_a_pause(
+    headless, fake_groq, fake_cartesia, monkeypatch
+):
+    clock = SkewedClock()
+    monkeypatch.setattr(httpcore2._async.http11, "time", SimpleNamespace(monotonic=clock.monotonic))
     fake_groq.reply_text("One.")
     fake_groq.reply_text("Two.")
     async with headless.session() as live:
         await live.user_says("first thing")
         await live.wait_for_messages(lambda rows: sum(m.role == "assistant" for m in rows) == 1)
-        await asyncio.sleep(5.5)  # longer than the SDK's default keep-alive
+        clock.skew += 3600  # an hour's pause, far past the SDK's default keep-alive (5 s)
+        reads = clock.reads
         await live.user_says("second thing")
         await live.wait_for_messages(lambda rows: sum(m.role == "assistant" for m in rows) == 2)
 
+    assert clock.reads > reads  # the pool looked at the moved clock before reusing a connection
     first, second = ports(fake_groq, TRANSCRIBE)
     assert first == second

@@ -384,6 +384,7 @@ class FakeGroq:
         async def log_request(request: web.Request, handler):
             peer = request.transport.get_extra_info("peername") if request.transport else None
             self.request_log.append((request.method, request.path, peer[1] if peer else -1))
+            await self._notify()  # `wait_for` on the log (e.g. /models, which notifies nothing)
             return await handler(request)
 
         app = web.Application(client_max_size=100 * 1024 * 1024, middlewares=[log_request])
