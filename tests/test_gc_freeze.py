@@ -7,13 +7,27 @@ test runs in a fresh interpreter: freezing is for the whole process and happens 
 
 from __future__ import annotations
 
-from tests.test_startup import run_python
+from tests.test_startup import VOICE_STACK, run_python
 
-# At least this many frozen objects per object the collector still tracks, right after the warm-up.
-FROZEN_PER_TRACKED = 10
+# Counts that don't depend on how many objects the libraries make: the voice stack's modules
+# present, and those of them (or their namespaces) the collector still walks (none once frozen).
+VOICE_MODULES = f"""
+import gc, sys
 
 
-WARM_TWICE = """
+def voice_modules():
+    tracked = {{id(obj) for obj in gc.get_objects()}}
+    stack = [module for name, module in list(sys.modules.items())
+             if module is not None and name.split(".")[0] in {VOICE_STACK!r}]
+    still = [module.__name__ for module in stack
+             if id(module) in tracked or id(vars(module)) in tracked]
+    return {{"present": len(stack), "still tracked": still}}
+"""
+
+
+WARM_TWICE = (
+    VOICE_MODULES
+    + """
 import gc, json, weakref
 
 from assistant.server.rtc import warm_voice_stack
@@ -32,7 +46,7 @@ del cycle
 
 before = gc.get_freeze_count()
 warm_voice_stack()
-first = {"frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects())}
+first = {"frozen": gc.get_freeze_count(), "voice modules": voice_modules()}
 
 new = [[index] for index in range(5000)]  # tracked containers made after the warm-up
 warm_voice_stack()
@@ -44,6 +58,7 @@ second = {
 print(json.dumps({"before": before, "first": first, "second": second,
                   "cycle collected": cycle_alive() is None}))
 """
+)
 
 
 def test_warm_voice_stack_freezes_the_heap_once():
@@ -51,8 +66,9 @@ def test_warm_voice_stack_freezes_the_heap_once():
 
     assert report["before"] == 0
     first = report["first"]
-    assert first["frozen"] > 50_000  # the voice stack's modules, classes and functions
-    assert first["frozen"] >= FROZEN_PER_TRACKED * max(first["tracked"], 1), first
+    assert first["frozen"] > 0  # gc.freeze ran ...
+    assert first["voice modules"]["present"] > 0
+    assert first["voice modules"]["still tracked"] == []  # ... after the voice stack's import
     # the garbage that existed was collected first, not frozen for good
     assert report["cycle collected"]
 
@@ -61,7 +77,9 @@ def test_warm_voice_stack_freezes_the_heap_once():
     assert second["new tracked"] == 5000  # ... so what was made since is still collectable
 
 
-WARM_UP_THE_BOTS = """
+WARM_UP_THE_BOTS = (
+    VOICE_MODULES
+    + """
 import asyncio, gc, json, sys, threading
 
 import assistant.server.rtc as rtc
@@ -88,11 +106,12 @@ async def main(url):
     bots.warm_up()
     await bots.ready()
     return {"frozen before": frozen_before, "frozen": gc.get_freeze_count(),
-            "tracked": len(gc.get_objects()), "warmed on the main thread": warmed_in}
+            "voice modules": voice_modules(), "warmed on the main thread": warmed_in}
 
 
 print(json.dumps(asyncio.run(main(sys.argv[1]))))
 """
+)
 
 
 def test_the_bots_warm_up_ends_with_a_frozen_heap(tmp_path):
@@ -100,5 +119,6 @@ def test_the_bots_warm_up_ends_with_a_frozen_heap(tmp_path):
 
     assert report["warmed on the main thread"] == [False]  # once, in a worker thread
     assert report["frozen before"] == 0
-    assert report["frozen"] > 50_000
-    assert report["frozen"] >= FROZEN_PER_TRACKED * report["tracked"], report
+    assert report["frozen"] > 0
+    assert report["voice modules"]["present"] > 0
+    assert report["voice modules"]["still tracked"] == []
