@@ -24,7 +24,23 @@ async def stop(tasks: list[asyncio.Task]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def test_one_scheduler_serves_two_users_each_their_own_reminder(make_context, db):
+def count_ticks(monkeypatch) -> list[ReminderScheduler]:
+    """Every scheduler tick that has finished (deliveries included), as it finishes."""
+    ticks: list[ReminderScheduler] = []
+    real_tick = ReminderScheduler._tick
+
+    async def counting_tick(self):
+        await real_tick(self)
+        ticks.append(self)
+
+    monkeypatch.setattr(ReminderScheduler, "_tick", counting_tick)
+    return ticks
+
+
+async def test_one_scheduler_serves_two_users_each_their_own_reminder(
+    make_context, db, monkeypatch
+):
+    ticks = count_ticks(monkeypatch)
     alice, bob = await make_context("alice"), await make_context("bob")
     clock = Clock()
     alices, bobs = stub(alice, clock), stub(bob, clock)
@@ -38,7 +54,9 @@ async def test_one_scheduler_serves_two_users_each_their_own_reminder(make_conte
 
         clock.at = NOW + timedelta(seconds=30)
         await wait_until(lambda: alices.said and bobs.said)
-        await asyncio.sleep(0.05)  # more ticks: nothing said twice, nothing crosses over
+        # Whole ticks after that one: nothing said twice, nothing crosses over.
+        after = len(ticks)
+        await wait_until(lambda: len(ticks) >= after + 3)
     finally:
         await stop(tasks)
 
@@ -66,14 +84,7 @@ async def test_nothing_due_costs_one_query_per_tick_for_all_sessions(make_contex
         return await real_due(self, *args, **kwargs)
 
     monkeypatch.setattr(ReminderRepository, "due", counting_due)
-    ticks = []
-    real_tick = ReminderScheduler._tick
-
-    async def counting_tick(self):
-        await real_tick(self)
-        ticks.append(self)
-
-    monkeypatch.setattr(ReminderScheduler, "_tick", counting_tick)
+    ticks = count_ticks(monkeypatch)
     queries = []
 
     def record(_conn, _cursor, statement, *_args):
