@@ -145,6 +145,23 @@ async def test_page_and_prebuilt_ui_are_served(api):
     assert (await client.get("/docs")).status_code == 200
 
 
+async def test_tool_labels_name_every_tool_of_the_registry(api):
+    from assistant.tools.registry import ALL_TOOLS, TOOLS_BY_TOPIC
+
+    labels = (await api().get("/api/tools")).json()
+
+    assert [label["name"] for label in labels] == [tool.name for tool in ALL_TOOLS]
+    for label in labels:
+        tool = next(tool for tool in TOOLS_BY_TOPIC[label["topic"]] if tool.name == label["name"])
+        assert (label["done"], label["doing"]) == (tool.label.done, tool.label.doing)
+    assert labels[0] == {
+        "name": "take_note",
+        "topic": "notes",
+        "done": "took a note",
+        "doing": "taking a note",
+    }
+
+
 async def test_access_token_is_checked_on_every_request(settings, db):
     guarded = settings.model_copy(update={"access_token": SecretStr("s3cret-token")})
     app = create_app(guarded, db=db, tool_factory=lambda context: [])

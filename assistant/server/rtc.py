@@ -315,6 +315,15 @@ async def offer(body: OfferBody, bots: ReadyBots, web: Current) -> dict[str, Any
     return await bots.offer(body, web)
 
 
+@router.get("/api/tools")
+async def tool_labels(_bots: ReadyBots) -> list[dict[str, str]]:
+    """What the page calls each tool's calls: `{"name", "topic", "done", "doing"}`."""
+    # The registry imports pipecat: read once the warm-up has imported it, off the event loop.
+    from assistant.tools.registry import tool_labels
+
+    return tool_labels()
+
+
 @router.patch("/api/offer")
 async def add_candidates(body: PatchBody, bots: Bots, _web: Current) -> dict[str, str]:
     await bots.patch(body)

@@ -65,11 +65,21 @@ def error(message: str, **data: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class ToolLabel:
+    """What the page calls a call of the tool: `done` once it ran ("took a note"), `doing`
+    while it runs ("taking a note")."""
+
+    done: str
+    doing: str
+
+
+@dataclass(frozen=True)
 class Tool(Generic[Args]):
     name: str
     description: str
     arguments: type[Args]
     run: Callable[[ToolContext, Args], Awaitable[dict[str, Any]]]
+    label: ToolLabel | None = None
 
     def schema(self, context: ToolContext) -> FunctionSchema:
         json_schema = _inline_refs(self.arguments.model_json_schema())

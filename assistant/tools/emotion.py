@@ -22,7 +22,15 @@ from assistant.pipeline.tts import (
 )
 from assistant.store.database import Database
 from assistant.store.repository import ConversationRepository
-from assistant.tools.base import Tool, ToolContext, ToolError, notify_safely, ok, reject_bool
+from assistant.tools.base import (
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolLabel,
+    notify_safely,
+    ok,
+    reject_bool,
+)
 
 # Words people (and models) use for an emotion Cartesia names differently. Only obvious ones:
 # anything else gets an error listing close matches, and the LLM picks again.
@@ -145,6 +153,7 @@ SET_VOICE = Tool(
     ),
     arguments=SetVoiceArgs,
     run=_set_voice,
+    label=ToolLabel("changed how it sounds", "changing how it sounds"),
 )
 
 VOICE_TOOLS: list[Tool] = [SET_VOICE]

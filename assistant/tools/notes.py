@@ -18,6 +18,7 @@ from assistant.tools.base import (
     Tool,
     ToolContext,
     ToolError,
+    ToolLabel,
     notify_safely,
     ok,
     reject_bool,
@@ -182,36 +183,42 @@ TAKE_NOTE = Tool(
     description="Save a new note with what the user asked you to write down.",
     arguments=TakeNoteArgs,
     run=_take,
+    label=ToolLabel("took a note", "taking a note"),
 )
 LIST_NOTES = Tool(
     name="list_notes",
     description="The user's most recently changed notes, newest first, with their ids.",
     arguments=ListNotesArgs,
     run=_list,
+    label=ToolLabel("looked through notes", "looking through notes"),
 )
 SEARCH_NOTES = Tool(
     name="search_notes",
     description="Find the user's notes by words they contain, best matches first, with ids.",
     arguments=SearchNotesArgs,
     run=_search,
+    label=ToolLabel("looked through notes", "looking through notes"),
 )
 APPEND_TO_NOTE = Tool(
     name="append_to_note",
     description="Add text to the end of an existing note. Find its id first if you don't know it.",
     arguments=AppendToNoteArgs,
     run=_append,
+    label=ToolLabel("updated a note", "updating a note"),
 )
 EDIT_NOTE = Tool(
     name="edit_note",
     description="Replace the whole text of an existing note. Find its id first if unknown.",
     arguments=EditNoteArgs,
     run=_edit,
+    label=ToolLabel("updated a note", "updating a note"),
 )
 DELETE_NOTE = Tool(
     name="delete_note",
     description="Delete a note for good. Only when the user clearly asked; find its id first.",
     arguments=DeleteNoteArgs,
     run=_delete,
+    label=ToolLabel("forgot a note", "forgetting a note"),
 )
 
 NOTE_TOOLS: list[Tool] = [

@@ -30,6 +30,7 @@ from assistant.tools.base import (
     Tool,
     ToolContext,
     ToolError,
+    ToolLabel,
     notify_safely,
     ok,
     reject_bool,
@@ -268,18 +269,21 @@ SET_REMINDER = Tool(
     description="Remind the user of something at a time; you will say it aloud when it's due.",
     arguments=SetReminderArgs,
     run=_set,
+    label=ToolLabel("set a reminder", "setting a reminder"),
 )
 LIST_REMINDERS = Tool(
     name="list_reminders",
     description="The user's upcoming reminders, soonest first, with their ids.",
     arguments=ListRemindersArgs,
     run=_list,
+    label=ToolLabel("checked reminders", "checking reminders"),
 )
 CANCEL_REMINDER = Tool(
     name="cancel_reminder",
     description="Cancel an upcoming reminder. Find its id with list_reminders first.",
     arguments=CancelReminderArgs,
     run=_cancel,
+    label=ToolLabel("cancelled a reminder", "cancelling a reminder"),
 )
 
 REMINDER_TOOLS: list[Tool] = [SET_REMINDER, LIST_REMINDERS, CANCEL_REMINDER]

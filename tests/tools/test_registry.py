@@ -29,6 +29,13 @@ def test_every_tool_once():
     assert sorted(names) == sorted(EXPECTED)
 
 
+def test_every_tool_has_a_label_for_the_page():
+    # The page names a call by its label ("took a note"); without one it shows the tool's name.
+    unlabelled = [tool.name for tool in ALL_TOOLS if tool.label is None]
+    assert unlabelled == []
+    assert all(tool.label.done and tool.label.doing for tool in ALL_TOOLS)
+
+
 async def test_schemas_are_plain_json_schema_without_session_fields(tool_context):
     schemas = default_tools(tool_context)
 
