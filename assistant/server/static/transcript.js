@@ -1,57 +1,95 @@
 // The live transcript: chat bubbles built from RTVI messages, plus earlier messages on resume.
+// How heard and spoken text add up is plain functions over plain objects (tested in node,
+// tests/js); the Transcript class keeps the DOM in step with them.
 
-const TOOL_PHRASES = [
-  [/note/i, /(delete|remove|forget|erase)/i, 'forgot a note', 'forgetting a note'],
-  [/note/i, /(update|edit|change|amend|append)/i, 'updated a note', 'updating a note'],
-  [/note/i, /(search|find|list|get|read|recall|lookup|look_up)/i, 'looked through notes', 'looking through notes'],
-  [/note|remember|memor/i, null, 'took a note', 'taking a note'],
-  [/remind/i, /(cancel|delete|remove)/i, 'cancelled a reminder', 'cancelling a reminder'],
-  [/remind/i, /(list|get|search|find|check)/i, 'checked reminders', 'checking reminders'],
-  [/remind|alarm|timer/i, null, 'set a reminder', 'setting a reminder'],
-  [/voice|emotion|speed|volume|tone/i, null, 'changed how it sounds', 'changing how it sounds'],
-  [/conversation|history|past|recall|search/i, null, 'looked back through past conversations', 'looking back through past conversations'],
-  [/time|date|clock/i, null, 'checked the time', 'checking the time'],
-];
+import { svgIcon } from './icon.js';
 
-/** A short human phrase for a tool call, e.g. "took a note" (phase "done") or "taking a note" ("active"). */
-export function describeToolCall(name, phase = 'done') {
-  if (!name) return phase === 'done' ? 'used a tool' : 'working on it';
-  for (const [subject, verb, done, active] of TOOL_PHRASES) {
-    if (subject.test(name) && (!verb || verb.test(name))) return phase === 'done' ? done : active;
-  }
-  const words = String(name).replace(/[_-]+/g, ' ').trim();
-  return phase === 'done' ? `used ${words}` : `using ${words}`;
-}
-
-/** The icon (a symbol id in index.html) for a tool call's line in the transcript. */
-export function toolIcon(name) {
-  if (!name) return 'i-tool';
-  if (/remind|alarm|timer/i.test(name)) return 'i-bell';
-  if (/note|remember|memor/i.test(name)) return 'i-note';
-  if (/voice|emotion|speed|volume|tone/i.test(name)) return 'i-wave';
-  if (/conversation|history|past|recall/i.test(name)) return 'i-history';
-  return 'i-tool';
-}
-
-function icon(id, extraClass = '') {
-  // Parsed as HTML, so the <svg> lands in the SVG namespace without spelling it out.
-  const template = document.createElement('template');
-  template.innerHTML = `<svg class="icon ${extraClass}" aria-hidden="true"><use href="#${id}"></use></svg>`;
-  return template.content.firstElementChild;
-}
-
-function joinWords(a, b) {
+/** Joins two pieces of speech with a space, unless one is there or punctuation follows. */
+export function joinWords(a, b) {
   if (!a) return b;
   if (!b) return a;
   if (/\s$/.test(a) || /^[\s,.;:!?)]/.test(b)) return a + b;
   return `${a} ${b}`;
 }
 
+/** A transcription added to the user's turn (`{final, interim}`): finals add up; an interim
+ * replaces the one before it and is dropped by the next final. */
+export function addUserText(turn, text, final) {
+  if (final) {
+    turn.final = joinWords(turn.final, text.trim());
+    turn.interim = '';
+  } else {
+    turn.interim = text.trim();
+  }
+  return turn;
+}
+
+/** A `bot-output` message (RTVI 2.x) applied to its segment (`{spoken, pending}`): what has
+ * been said of it so far, and what is still to be said. Without a voice, all of it is said. */
+export function applyBotOutput(segment, data, voiceless) {
+  const progress = data.spoken_progress;
+  if (data.will_be_spoken && progress && !voiceless) {
+    segment.spoken = progress.accumulated_text || '';
+    segment.pending = progress.remaining_text || '';
+    if (data.spoken_status === 'completed') {
+      segment.spoken = segment.spoken + segment.pending || data.text;
+      segment.pending = '';
+    }
+  } else {
+    segment.spoken = data.text;
+    segment.pending = '';
+  }
+  return segment;
+}
+
+/** A bot turn's segments as its bubble's pieces, `[text, pending]`: one space between
+ * segments (pending if it sits between pending text), no space at either end. */
+export function botPieces(segments) {
+  const pieces = [];
+  for (const segment of segments) {
+    let spoken = segment.spoken || '';
+    let pending = segment.pending || '';
+    const whole = spoken + pending;
+    const lead = whole.length - whole.trimStart().length;
+    const cut = Math.min(lead, spoken.length);
+    spoken = spoken.slice(cut);
+    pending = pending.slice(lead - cut);
+    if (pending) pending = pending.trimEnd();
+    else spoken = spoken.trimEnd();
+    if (!spoken && !pending) continue;
+    if (pieces.length) pieces.push([' ', pieces[pieces.length - 1][1] && !spoken]);
+    if (spoken) pieces.push([spoken, false]);
+    if (pending) pieces.push([pending, true]);
+  }
+  return pieces;
+}
+
+/** What a resumed conversation's stored messages show, in order: `{role: "user" | "assistant",
+ * text, interrupted}` lines and a `{role: "tool", name}` line per tool call. A tool's result
+ * (role "tool") belongs to a call already shown and is skipped. */
+export function historyItems(messages) {
+  const items = [];
+  for (const message of messages || []) {
+    const text = typeof message.content === 'string' ? message.content.trim() : '';
+    if (message.role === 'user' && text) {
+      items.push({ role: 'user', text });
+    } else if (message.role === 'assistant') {
+      if (text) items.push({ role: 'assistant', text, interrupted: Boolean(message.interrupted) });
+      for (const call of message.tool_calls || []) {
+        items.push({ role: 'tool', name: (call && (call.function ? call.function.name : call.name)) || null });
+      }
+    }
+  }
+  return items;
+}
+
 export class Transcript {
-  constructor(list, scroller, emptyState) {
+  /** `labels`: the ToolLabels that name tool calls. */
+  constructor(list, scroller, emptyState, labels) {
     this.list = list;
     this.scroller = scroller;
     this.emptyState = emptyState;
+    this.labels = labels;
     this.clear();
   }
 
@@ -122,34 +160,21 @@ export class Transcript {
 
   /** Shows a resumed conversation's stored messages; returns how many items were shown. */
   history(messages) {
-    let shown = 0;
+    const items = historyItems(messages);
     this._mutate(() => {
-      for (const message of messages || []) {
-        const text = typeof message.content === 'string' ? message.content.trim() : '';
-        if (message.role === 'user' && text) {
-          const { row, bubble } = this._row('user', { earlier: true });
-          bubble.textContent = text;
-          this.list.append(row);
-          shown += 1;
-        } else if (message.role === 'assistant') {
-          if (text) {
-            const { row, bubble } = this._row('assistant', { earlier: true });
-            bubble.textContent = text;
-            if (message.interrupted) this._meta(row, 'interrupted');
-            this.list.append(row);
-            shown += 1;
-          }
-          for (const call of message.tool_calls || []) {
-            const name = call && (call.function ? call.function.name : call.name);
-            this.list.append(this._eventNode(describeToolCall(name, 'done'), toolIcon(name), true));
-            shown += 1;
-          }
+      for (const item of items) {
+        if (item.role === 'tool') {
+          this.list.append(this._toolNode(item.name, true));
+          continue;
         }
-        // role "tool": the result of a call already shown above; skipped.
+        const { row, bubble } = this._row(item.role, { earlier: true });
+        bubble.textContent = item.text;
+        if (item.interrupted) this._meta(row, 'interrupted');
+        this.list.append(row);
       }
     });
     requestAnimationFrame(() => this._scrollToEnd());
-    return shown;
+    return items.length;
   }
 
   divider(text, iconId = null) {
@@ -157,7 +182,7 @@ export class Transcript {
       const li = document.createElement('li');
       li.className = 'divider';
       li.setAttribute('role', 'separator');
-      if (iconId) li.append(icon(iconId, 'icon-sm'));
+      if (iconId) li.append(svgIcon(iconId, 'icon-sm'));
       const label = document.createElement('span');
       label.textContent = text;
       li.append(label);
@@ -165,20 +190,21 @@ export class Transcript {
     });
   }
 
-  _eventNode(text, iconId = 'i-tool', earlier = false) {
+  _toolNode(name, earlier = false) {
     const li = document.createElement('li');
     li.className = `event${earlier ? ' earlier' : ''}`;
     const label = document.createElement('span');
-    label.textContent = text;
-    li.append(icon(iconId), label);
+    label.textContent = this.labels.describe(name, 'done');
+    li.append(svgIcon(this.labels.icon(name)), label);
     return li;
   }
 
-  /** A small muted line, e.g. "took a note". Ends the bot's bubble so later speech goes below it. */
-  event(text, iconId = 'i-tool') {
+  /** A small muted line for a finished tool call, e.g. "took a note". Ends the bot's bubble so
+   * later speech goes below it. */
+  toolCall(name) {
     this._mutate(() => {
       this._closeBot();
-      this.list.append(this._eventNode(text, iconId));
+      this.list.append(this._toolNode(name));
     });
   }
 
@@ -192,13 +218,7 @@ export class Transcript {
         this._closeBot();
         this.user = { row: null, bubble: null, final: '', interim: '' };
       }
-      const turn = this.user;
-      if (final) {
-        turn.final = joinWords(turn.final, text.trim());
-        turn.interim = '';
-      } else {
-        turn.interim = text.trim();
-      }
+      const turn = addUserText(this.user, text, final);
       if (!turn.final && !turn.interim) return;
       if (!turn.row) {
         const { row, bubble } = this._row('user');
@@ -248,22 +268,7 @@ export class Transcript {
   }
 
   _renderBot(turn) {
-    const pieces = [];
-    for (const segment of turn.segments) {
-      let spoken = segment.spoken || '';
-      let pending = segment.pending || '';
-      const whole = spoken + pending;
-      const lead = whole.length - whole.trimStart().length;
-      const cut = Math.min(lead, spoken.length);
-      spoken = spoken.slice(cut);
-      pending = pending.slice(lead - cut);
-      if (pending) pending = pending.trimEnd();
-      else spoken = spoken.trimEnd();
-      if (!spoken && !pending) continue;
-      if (pieces.length) pieces.push([' ', pieces[pieces.length - 1][1] && !spoken]);
-      if (spoken) pieces.push([spoken, false]);
-      if (pending) pieces.push([pending, true]);
-    }
+    const pieces = botPieces(turn.segments);
     if (!pieces.length) {
       if (turn.row) {
         turn.row.remove();
@@ -307,18 +312,7 @@ export class Transcript {
         turn.segments.push(segment);
         if (id !== null) this.segments.set(id, segment);
       }
-      const progress = data.spoken_progress;
-      if (data.will_be_spoken && progress && !this.voiceless) {
-        segment.spoken = progress.accumulated_text || '';
-        segment.pending = progress.remaining_text || '';
-        if (data.spoken_status === 'completed') {
-          segment.spoken = segment.spoken + segment.pending || data.text;
-          segment.pending = '';
-        }
-      } else {
-        segment.spoken = data.text;
-        segment.pending = '';
-      }
+      applyBotOutput(segment, data, this.voiceless);
       this._renderBot(segment.turn);
     });
   }
