@@ -395,11 +395,11 @@ async def run_level(
 
 GC_PAUSE_CODE = """
 import gc, json, sys, time
-from assistant.server import rtc
+from assistant.runtime import warmup
 if sys.argv[1] == "frozen":
-    rtc.warm_voice_stack()
+    warmup.warm_voice_stack()
 else:
-    rtc.import_voice_stack()
+    warmup.import_voice_stack()
     gc.collect()
 pauses = []
 for _ in range(7):

@@ -39,10 +39,10 @@ SERVER = """
 import sys
 import aioice.ice, uvicorn
 from assistant.config import load_settings
-from assistant.server import rtc
+from assistant.runtime import warmup
 from assistant.server.app import create_app
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-rtc.import_voice_stack()  # the app imports it lazily: warm means this too
+warmup.import_voice_stack()  # the app imports it lazily: warm means this too
 sys.stdin.readline()
 settings = load_settings()
 app = create_app(settings)

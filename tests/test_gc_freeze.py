@@ -30,7 +30,7 @@ WARM_TWICE = (
     + """
 import gc, json, weakref
 
-from assistant.server.rtc import warm_voice_stack
+from assistant.runtime.warmup import warm_voice_stack
 
 gc.disable()  # no automatic collection: only warm_voice_stack's own gc.collect() may collect
 

@@ -3,14 +3,13 @@
 The voice stack (pipecat, aiortc, and openai through the pipeline builder) takes ~2 s to
 import, more than everything else the server needs. So this module does not import it: the
 request bodies and routes are defined without it, `VoiceBots.warm_up` imports it in a worker
-thread once the app has started, and the routes that need it await `VoiceBots.ready()`.
+thread once the app has started (`assistant.runtime.warmup`), and the routes that need it
+await `VoiceBots.ready()`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import threading
 import uuid
 import weakref
 from collections import OrderedDict
@@ -22,6 +21,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.config import Settings
+from assistant.runtime.warmup import import_voice_stack, warm_voice_stack
 from assistant.server.web_sessions import WebSession, current_session
 from assistant.store.database import Database
 
@@ -31,46 +31,6 @@ if TYPE_CHECKING:
 
     from assistant.pipeline.builder import SessionHook, VoiceSession
     from assistant.tools import ToolFactory
-
-_voice_stack_lock = threading.Lock()
-
-
-def import_voice_stack() -> None:
-    """Import every module a voice session uses. Blocking; a no-op once done.
-
-    One thread at a time: two threads importing the same package concurrently can deadlock
-    on the per-module import locks, so a caller that comes during the warm-up waits for it.
-    """
-    with _voice_stack_lock:
-        import aiortc.sdp  # noqa: F401
-        import pipecat.transports.smallwebrtc.request_handler  # noqa: F401
-        import pipecat.transports.smallwebrtc.transport  # noqa: F401
-        import pipecat.workers.runner  # noqa: F401
-
-        import assistant.pipeline.builder  # noqa: F401
-        import assistant.tools.registry  # noqa: F401  (the app's default tools)
-        import assistant.tools.reminders  # noqa: F401
-
-
-def warm_voice_stack() -> None:
-    """Import the voice stack, then take what exists now out of the garbage collector's way.
-
-    After the import the heap holds ~250k long-lived objects (modules, classes, functions). A
-    full collection walks all of them: 60-110 ms with the event loop stopped, heard as a gap in
-    every live session's audio. `gc.freeze` moves them to the permanent generation, so later
-    full collections walk only what sessions create. Once per process: frozen objects are never
-    collected, so freezing again would keep the garbage of ended sessions.
-    """
-    import_voice_stack()
-    with _voice_stack_lock:
-        global _frozen
-        if not _frozen:
-            gc.collect()  # the import's own garbage goes, not into the permanent generation
-            gc.freeze()
-            _frozen = True
-
-
-_frozen = False
 
 
 def attach_reminders(session: VoiceSession) -> None:
