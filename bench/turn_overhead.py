@@ -271,7 +271,7 @@ def session_extras() -> tuple[Any, list[Any], list[str]]:
         notes.append("assistant.tools.registry.default_tools missing: no tools")
     hooks: list[Any] = []
     try:
-        from assistant.server.rtc import VoiceBots
+        from assistant.runtime.live_sessions import VoiceBots
 
         parameter = inspect.signature(VoiceBots).parameters.get("session_hooks")
         if parameter is not None and parameter.default is not inspect.Parameter.empty:

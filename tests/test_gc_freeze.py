@@ -82,12 +82,12 @@ WARM_UP_THE_BOTS = (
     + """
 import asyncio, gc, json, sys, threading
 
-import assistant.server.rtc as rtc
+import assistant.runtime.live_sessions as live_sessions
 from assistant.config import Settings
 from assistant.server.app import create_app
 
 warmed_in = []
-warm_voice_stack = rtc.warm_voice_stack
+warm_voice_stack = live_sessions.warm_voice_stack
 
 
 def recorded():
@@ -95,7 +95,7 @@ def recorded():
     warm_voice_stack()
 
 
-rtc.warm_voice_stack = recorded
+live_sessions.warm_voice_stack = recorded
 
 
 async def main(url):

@@ -69,7 +69,7 @@ START_THE_APP = (
 import assistant.server.app
 from assistant.config import Settings
 from assistant.server.app import create_app
-from assistant.server.rtc import VoiceBots
+from assistant.runtime.live_sessions import VoiceBots
 
 assistant.server.app.WARM_UP_DELAY_SECS = 0
 
@@ -201,11 +201,11 @@ def test_script_heads_follow_merges_and_branches(tmp_path, shape):
 
 def test_voice_bots_still_attach_reminders_by_default(monkeypatch):
     # The default hook is now a wrapper that imports assistant.tools.reminders on first use.
-    from assistant.server import rtc
+    from assistant.runtime.live_sessions import VoiceBots
     from assistant.tools import reminders
 
     calls = []
     monkeypatch.setattr(reminders, "attach_reminders", calls.append)
-    for hook in inspect.signature(rtc.VoiceBots).parameters["session_hooks"].default:
+    for hook in inspect.signature(VoiceBots).parameters["session_hooks"].default:
         hook("session")
     assert calls == ["session"]

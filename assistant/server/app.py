@@ -1,10 +1,11 @@
 """The web server: our page at /, the JSON API, WebRTC signalling, and the prebuilt UI at /client.
 
-Thin by design: routes validate and delegate to the store and to `VoiceBots`.
+Thin by design: routes validate and delegate to the store and to the session runtime
+(`assistant.runtime`), which the app creates and hands to the routes through `app.state`.
 
-Quick to start: importing this module leaves out the voice stack (pipecat, aiortc; see rtc.py)
-and alembic (see `Database.upgrade_if_behind`); the app warms the voice stack in the background
-once it has started.
+Quick to start: importing this module leaves out the voice stack (pipecat, aiortc; see
+`assistant.runtime.warmup`) and alembic (see `Database.upgrade_if_behind`); the app warms the
+voice stack in the background once it has started.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from assistant.config import Settings
+from assistant.runtime.live_sessions import VoiceBots
 from assistant.server import api, rtc
-from assistant.server.rtc import VoiceBots
+from assistant.server.rtc import Signalling
 from assistant.server.security import AccessToken, BodySizeLimit, invalid_request
 from assistant.server.web_sessions import WebSessions
 from assistant.store.database import Database
@@ -58,6 +60,7 @@ def create_app(
         yield
         warm_up.cancel()
         await app.state.bots.shutdown()
+        await app.state.signalling.close()
         await database.dispose()
 
     app = FastAPI(title="Voice assistant", lifespan=lifespan)
@@ -65,6 +68,7 @@ def create_app(
     app.state.db = database
     app.state.web_sessions = WebSessions()
     app.state.bots = VoiceBots(settings, database, tool_factory)
+    app.state.signalling = Signalling(app.state.bots, settings.ice_server_urls)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)

@@ -1,44 +1,28 @@
-"""WebRTC signalling (ours and the prebuilt UI's) and the voice bots it starts.
+"""WebRTC signalling, ours and the prebuilt UI's: SDP offer → answer, trickled ICE candidates,
+and `/start`. Each new connection goes to the live sessions (`assistant.runtime.live_sessions`).
 
-The voice stack (pipecat, aiortc, and openai through the pipeline builder) takes ~2 s to
-import, more than everything else the server needs. So this module does not import it: the
-request bodies and routes are defined without it, `VoiceBots.warm_up` imports it in a worker
-thread once the app has started (`assistant.runtime.warmup`), and the routes that need it
-await `VoiceBots.ready()`.
+The voice stack (pipecat, aiortc) takes ~2 s to import, so this module does not import it: the
+request bodies and routes are defined without it, and the routes that need it await
+`Signalling.ready()`, which waits for the app's warm-up (`assistant.runtime.warmup`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from assistant.config import Settings
-from assistant.runtime.warmup import import_voice_stack, warm_voice_stack
+from assistant.runtime.live_sessions import VoiceBots
+from assistant.runtime.warmup import import_voice_stack
 from assistant.server.web_sessions import WebSession, current_session
-from assistant.store.database import Database
 
 if TYPE_CHECKING:
     from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
     from pipecat.transports.smallwebrtc.request_handler import SmallWebRTCRequestHandler
-
-    from assistant.pipeline.builder import SessionHook, VoiceSession
-    from assistant.tools import ToolFactory
-
-
-def attach_reminders(session: VoiceSession) -> None:
-    """Reminder delivery for a session (`assistant.tools.reminders`, imported on first use)."""
-    from assistant.tools.reminders import attach_reminders as attach
-
-    attach(session)
-
 
 router = APIRouter(tags=["webrtc"])
 
@@ -58,7 +42,7 @@ class OfferBody(BaseModel):
     @classmethod
     def _has_audio(cls, sdp: str) -> str:
         # aiortc answers almost any text; a voice session needs a real offer with audio.
-        import_voice_stack()  # done already when coming through the routes (`ReadyBots`)
+        import_voice_stack()  # done already when coming through the routes (`ReadySignals`)
         from aiortc.sdp import SessionDescription
 
         try:
@@ -81,52 +65,26 @@ class PatchBody(BaseModel):
     candidates: Annotated[list[CandidateBody], Field(max_length=64)]
 
 
-class VoiceBots:
-    """Starts one pipeline per WebRTC connection and stops it when the peer goes away."""
+class Signalling:
+    """pipecat's request handler, which keeps the peer connections by id, and the prebuilt UI's
+    started sessions; each new connection is handed to the voice bots."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        db: Database,
-        tool_factory: ToolFactory | None,
-        session_hooks: Sequence[SessionHook] = (attach_reminders,),
-    ):
-        self._settings = settings
-        self._db = db
-        self._tool_factory = tool_factory
-        self._session_hooks = session_hooks
-        self._warming: asyncio.Future[None] | None = None
+    def __init__(self, bots: VoiceBots, ice_server_urls: Sequence[str]):
+        self._bots = bots
+        self._ice_server_urls = list(ice_server_urls)
         self._handler: SmallWebRTCRequestHandler | None = None  # made by `ready()`
-        self._runs: set[asyncio.Task] = set()
-        # One live session per conversation: a new one takes over (see `_take_over`).
-        self._live: dict[str, VoiceSession] = {}
-        # Held while a session takes its conversation over; gone once nobody holds or awaits it.
-        self._conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
         # `/start` hands the prebuilt UI a session id; its offers then arrive under that id.
         self.pending_starts: OrderedDict[str, WebSession] = OrderedDict()
 
-    @property
-    def active(self) -> int:
-        return len(self._runs)
-
-    def warm_up(self) -> None:
-        """Start importing the voice stack in a worker thread (the app does it on start)."""
-        if self._warming is None:
-            self._warming = asyncio.get_running_loop().run_in_executor(None, warm_voice_stack)
-            self._warming.add_done_callback(_log_failed_warm_up)
-
     async def ready(self) -> SmallWebRTCRequestHandler:
         """Wait, without blocking the event loop, until the voice stack is imported."""
-        self.warm_up()
-        await asyncio.shield(self._warming)  # one caller's cancellation must not cancel it
+        await self._bots.ready()
         if self._handler is None:
             from pipecat.transports.smallwebrtc.connection import IceServer
             from pipecat.transports.smallwebrtc.request_handler import SmallWebRTCRequestHandler
 
             self._handler = SmallWebRTCRequestHandler(
-                ice_servers=[IceServer(urls=url) for url in self._settings.ice_server_urls] or None
+                ice_servers=[IceServer(urls=url) for url in self._ice_server_urls] or None
             )
         return self._handler
 
@@ -134,14 +92,20 @@ class VoiceBots:
         handler = await self.ready()
         from pipecat.transports.smallwebrtc.request_handler import SmallWebRTCRequest
 
+        from assistant.pipeline.builder import SessionSpec
+
         request = SmallWebRTCRequest(
             sdp=body.sdp, type=body.type, pc_id=body.pc_id, restart_pc=body.restart_pc
         )
+        spec = SessionSpec(
+            user_id=web.user_id,
+            user_name=web.user_name,
+            conversation_id=web.conversation_id,
+            timezone=web.timezone,
+        )
 
         async def on_connection(connection: SmallWebRTCConnection) -> None:
-            task = asyncio.create_task(self._run(connection, web), name=f"voice-{web.user_name}")
-            self._runs.add(task)
-            task.add_done_callback(self._runs.discard)
+            self._bots.start(connection, spec)
 
         try:
             answer = await handler.handle_web_request(request, on_connection)
@@ -171,112 +135,37 @@ class VoiceBots:
         except Exception as error:
             raise HTTPException(400, f"Invalid ICE candidate: {error}") from None
 
-    async def _run(self, connection: SmallWebRTCConnection, web: WebSession) -> None:
-        # Imported by `ready()` before the offer that got here.
-        from pipecat.transports.base_transport import TransportParams
-        from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
-        from pipecat.workers.runner import WorkerRunner
-
-        from assistant.pipeline.builder import SessionSpec, build_voice_session
-
-        spec = SessionSpec(
-            user_id=web.user_id,
-            user_name=web.user_name,
-            conversation_id=web.conversation_id,
-            timezone=web.timezone,
-        )
-        session: VoiceSession | None = None
-        try:
-            transport = SmallWebRTCTransport(
-                webrtc_connection=connection,
-                params=TransportParams(audio_in_enabled=True, audio_out_enabled=True),
-            )
-            lock = self._conversation_locks.setdefault(spec.conversation_id, asyncio.Lock())
-            async with lock:
-                await self._take_over(spec.conversation_id)
-                session = await build_voice_session(
-                    self._settings,
-                    self._db,
-                    spec,
-                    transport_input=transport.input(),
-                    transport_output=transport.output(),
-                    tool_factory=self._tool_factory,
-                    session_hooks=self._session_hooks,
-                )
-                self._live[spec.conversation_id] = session
-
-            # Greet once the page's RTVI client is ready, so it sees the session message too.
-            @session.worker.rtvi.event_handler("on_client_ready")
-            async def _on_client_ready(_rtvi):
-                await session.greet()
-
-            @transport.event_handler("on_client_disconnected")
-            async def _on_disconnected(_transport, _client):
-                await session.worker.cancel()
-
-            runner = WorkerRunner(handle_sigint=False)
-            await runner.add_workers(session.worker)
-            await session.run(runner)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception(f"voice session for {web.user_name} failed")
-        finally:
-            if session is not None and self._live.get(spec.conversation_id) is session:
-                del self._live[spec.conversation_id]
-            await connection.disconnect()
-
-    async def _take_over(self, conversation_id: str) -> None:
-        """A conversation live in another tab or device ends there, everything said in it
-        stored, before it starts here: two sessions would each answer from their own half of
-        it, and the page left behind would still look live."""
-        previous = self._live.pop(conversation_id, None)
-        if previous is None:
-            return
-        logger.info(f"conversation {conversation_id} moves to a new connection")
-        try:
-            await previous.hand_over()
-        except Exception:  # the new session starts anyway, from what is stored
-            logger.exception(f"the previous session of {conversation_id} did not end cleanly")
-
-    async def shutdown(self) -> None:
-        for task in list(self._runs):
-            task.cancel()
-        await asyncio.gather(*self._runs, return_exceptions=True)
+    async def close(self) -> None:
+        """Close the peer connections (after the voice bots have shut down)."""
         if self._handler is not None:
             await self._handler.close()
 
 
-def _log_failed_warm_up(warming: asyncio.Future[None]) -> None:
-    if not warming.cancelled() and warming.exception() is not None:
-        logger.opt(exception=warming.exception()).error("importing the voice stack failed")
+def get_signalling(request: Request) -> Signalling:
+    return request.app.state.signalling
 
 
-def get_bots(request: Request) -> VoiceBots:
-    return request.app.state.bots
-
-
-async def get_ready_bots(request: Request) -> VoiceBots:
+async def get_ready_signalling(request: Request) -> Signalling:
     # A dependency runs before the body is validated, so `OfferBody`'s SDP check finds aiortc
     # imported instead of importing it on the event loop.
-    bots = get_bots(request)
-    await bots.ready()
-    return bots
+    signalling = get_signalling(request)
+    await signalling.ready()
+    return signalling
 
 
-Bots = Annotated[VoiceBots, Depends(get_bots)]
-ReadyBots = Annotated[VoiceBots, Depends(get_ready_bots)]
+Signals = Annotated[Signalling, Depends(get_signalling)]
+ReadySignals = Annotated[Signalling, Depends(get_ready_signalling)]
 Current = Annotated[WebSession, Depends(current_session)]
 
 
 @router.post("/api/offer")
-async def offer(body: OfferBody, bots: ReadyBots, web: Current) -> dict[str, Any]:
+async def offer(body: OfferBody, signalling: ReadySignals, web: Current) -> dict[str, Any]:
     """SDP offer → answer; starts the voice session for the cookie's user and conversation."""
-    return await bots.offer(body, web)
+    return await signalling.offer(body, web)
 
 
 @router.get("/api/tools")
-async def tool_labels(_bots: ReadyBots) -> list[dict[str, str]]:
+async def tool_labels(_signalling: ReadySignals) -> list[dict[str, str]]:
     """What the page calls each tool's calls: `{"name", "topic", "done", "doing"}`."""
     # The registry imports pipecat: read once the warm-up has imported it, off the event loop.
     from assistant.tools.registry import tool_labels
@@ -285,35 +174,36 @@ async def tool_labels(_bots: ReadyBots) -> list[dict[str, str]]:
 
 
 @router.patch("/api/offer")
-async def add_candidates(body: PatchBody, bots: Bots, _web: Current) -> dict[str, str]:
-    await bots.patch(body)
+async def add_candidates(body: PatchBody, signalling: Signals, _web: Current) -> dict[str, str]:
+    await signalling.patch(body)
     return {"status": "success"}
 
 
 @router.post("/start")
-async def start(bots: Bots, web: Current) -> dict[str, str]:
+async def start(signalling: Signals, web: Current) -> dict[str, str]:
     """The prebuilt UI's first call; the id scopes its later offer requests."""
     session_id = str(uuid.uuid4())
-    bots.pending_starts[session_id] = web
-    while len(bots.pending_starts) > MAX_PENDING_STARTS:  # abandoned starts must not pile up
-        bots.pending_starts.popitem(last=False)
+    pending = signalling.pending_starts
+    pending[session_id] = web
+    while len(pending) > MAX_PENDING_STARTS:  # abandoned starts must not pile up
+        pending.popitem(last=False)
     return {"sessionId": session_id}
 
 
-def _started(bots: VoiceBots, session_id: str, web: WebSession) -> WebSession:
-    started = bots.pending_starts.get(session_id)
+def _started(signalling: Signalling, session_id: str, web: WebSession) -> WebSession:
+    started = signalling.pending_starts.get(session_id)
     if started is None or started.token != web.token:
         raise HTTPException(404, "Unknown session id.")
     return started
 
 
 @router.post("/sessions/{session_id}/api/offer")
-async def session_offer(session_id: str, body: OfferBody, bots: ReadyBots, web: Current):
-    return await bots.offer(body, _started(bots, session_id, web))
+async def session_offer(session_id: str, body: OfferBody, signalling: ReadySignals, web: Current):
+    return await signalling.offer(body, _started(signalling, session_id, web))
 
 
 @router.patch("/sessions/{session_id}/api/offer")
-async def session_candidates(session_id: str, body: PatchBody, bots: Bots, web: Current):
-    _started(bots, session_id, web)
-    await bots.patch(body)
+async def session_candidates(session_id: str, body: PatchBody, signalling: Signals, web: Current):
+    _started(signalling, session_id, web)
+    await signalling.patch(body)
     return {"status": "success"}
