@@ -137,6 +137,20 @@ async def test_sdp_garbage_is_a_400_and_the_server_keeps_serving(api):
     assert (await alice.get("/api/conversations")).status_code == 200
 
 
+async def test_prebuilt_ui_start_id_answers_only_its_own_caller(api):
+    alice, bob = api(), api()
+    await start(alice, "alice")
+    await start(bob, "bob")
+    session_id = (await alice.post("/start")).json()["sessionId"]
+    candidates = {"pc_id": "nope", "candidates": []}
+    own = await alice.patch(f"/sessions/{session_id}/api/offer", json=candidates)
+    # through to the peer connections, which know no "nope"
+    assert (own.status_code, own.json()["detail"]) == (404, "Peer connection not found")
+    for client, started in ((bob, session_id), (alice, "never-started")):
+        response = await client.patch(f"/sessions/{started}/api/offer", json=candidates)
+        assert (response.status_code, response.json()["detail"]) == (404, "Unknown session id.")
+
+
 async def test_page_and_prebuilt_ui_are_served(api):
     client = api()
     page = await client.get("/")
