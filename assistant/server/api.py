@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.server.deps import get_store_session
+from assistant.server.deps import get_store_session, voice_stack_ready
 from assistant.server.web_sessions import (
     COOKIE_NAME,
     WebSession,
@@ -151,3 +151,12 @@ async def list_notes(current: Current, store: Store):
 @router.get("/reminders", response_model=list[ReminderOut])
 async def list_reminders(current: Current, store: Store):
     return await ReminderRepository(store, current.user_id).upcoming(limit=200)
+
+
+@router.get("/tools", dependencies=[Depends(voice_stack_ready)])
+async def list_tool_labels() -> list[dict[str, str]]:
+    """What the page calls each tool's calls: `{"name", "topic", "done", "doing"}`."""
+    # The registry imports pipecat: read once the warm-up has imported it, off the event loop.
+    from assistant.tools.registry import tool_labels
+
+    return tool_labels()

@@ -164,15 +164,6 @@ async def offer(body: OfferBody, signalling: ReadySignals, web: Current) -> dict
     return await signalling.offer(body, web)
 
 
-@router.get("/api/tools")
-async def tool_labels(_signalling: ReadySignals) -> list[dict[str, str]]:
-    """What the page calls each tool's calls: `{"name", "topic", "done", "doing"}`."""
-    # The registry imports pipecat: read once the warm-up has imported it, off the event loop.
-    from assistant.tools.registry import tool_labels
-
-    return tool_labels()
-
-
 @router.patch("/api/offer")
 async def add_candidates(body: PatchBody, signalling: Signals, _web: Current) -> dict[str, str]:
     await signalling.patch(body)
