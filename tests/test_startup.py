@@ -144,10 +144,11 @@ def _with_revision(tmp_path: Path, source: str) -> Path:
     return migrations
 
 
+(HEAD,) = script_heads()
 NEXT_REVISION = (
     "from alembic import op\n"
     "revision = '0002_more'\n"
-    "down_revision = '0001_initial'\n"
+    f"down_revision = {HEAD!r}\n"
     "def upgrade():\n"
     "    op.execute('CREATE TABLE more (id INTEGER)')\n"
     "def downgrade():\n"
@@ -160,7 +161,7 @@ async def test_a_database_behind_is_upgraded_and_one_at_head_left_alone(tmp_path
     assert script_heads(migrations) == _alembic_heads(migrations) == {"0002_more"}
     db = Database(sqlite_url(tmp_path / "a.db"), migrations_dir=migrations)
     try:
-        await db.upgrade("0001_initial")
+        await db.upgrade(HEAD)
         assert await db.upgrade_if_behind() is True
         assert await db.current_revision() == "0002_more"
 

@@ -90,6 +90,10 @@ class MessageKind(StrEnum):
 
 class ReminderStatus(StrEnum):
     PENDING = "pending"
+    # Claimed by a live session that is saying it; delivered once heard, pending again if the
+    # session ends first. The claim is a lease (``claimed_until``): one whose session died
+    # without letting go can be claimed again once it runs out.
+    DELIVERING = "delivering"
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
 
@@ -211,3 +215,6 @@ class Reminder(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     delivered_at: Mapped[datetime | None]
+    # While DELIVERING: which session's claim (its token) and until when it holds.
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None]

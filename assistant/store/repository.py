@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -500,20 +501,85 @@ class ReminderRepository(_UserScoped):
         return await self._pending(limit)
 
     async def due(self, now_utc: datetime, limit: int = 100) -> list[Reminder]:
-        """Pending reminders with ``due_at <= now_utc``, oldest first."""
-        return await self._pending(limit, Reminder.due_at <= _require_aware(now_utc, "now_utc"))
+        """Reminders to say at ``now_utc``, oldest first: pending ones whose time has come, and
+        claims whose lease ran out by then (their session died while saying them)."""
+        now_utc = _require_aware(now_utc, "now_utc")
+        stmt = (
+            select(Reminder)
+            .where(
+                Reminder.user_id == self._user_id,
+                Reminder.due_at <= now_utc,
+                _claimable(now_utc),
+            )
+            .order_by(Reminder.due_at, Reminder.id)
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        )
+        return list(await self._session.scalars(stmt))
 
     async def cancel(self, reminder_id: int) -> bool:
         """True if a pending reminder was cancelled; delivered/cancelled ones are left alone."""
-        return await self._transition(reminder_id, status=ReminderStatus.CANCELLED)
-
-    async def mark_delivered(self, reminder_id: int, when: datetime | None = None) -> bool:
-        """Claim a pending reminder as delivered. Only one caller ever gets True, so two
-        schedulers racing on the same reminder can't both speak it."""
-        when = _require_aware(when, "when") if when is not None else utcnow()
         return await self._transition(
-            reminder_id, status=ReminderStatus.DELIVERED, delivered_at=when
+            reminder_id, Reminder.status == ReminderStatus.PENDING, status=ReminderStatus.CANCELLED
         )
+
+    async def claim(
+        self, reminder_id: int, claimed_by: str, now: datetime, until: datetime
+    ) -> bool:
+        """Claim a reminder for saying it, from ``now`` until ``until`` (the lease): a pending
+        one, or a claim whose lease ran out by ``now``. Only one caller ever gets True, so of
+        two live sessions of a user only one says it."""
+        _require_text(claimed_by, "claimed_by")
+        now = _require_aware(now, "now")
+        return await self._transition(
+            reminder_id,
+            _claimable(now),
+            status=ReminderStatus.DELIVERING,
+            claimed_by=claimed_by,
+            claimed_until=_require_aware(until, "until"),
+        )
+
+    async def mark_delivered(
+        self, reminder_id: int, when: datetime | None = None, *, claimed_by: str | None = None
+    ) -> bool:
+        """Mark a reminder delivered: the one ``claimed_by`` claimed (it was heard), or without
+        a claim a pending one. Only one caller ever gets True."""
+        when = _require_aware(when, "when") if when is not None else utcnow()
+        held = (
+            Reminder.status == ReminderStatus.PENDING
+            if claimed_by is None
+            else (Reminder.status == ReminderStatus.DELIVERING)
+            & (Reminder.claimed_by == claimed_by)
+        )
+        return await self._transition(
+            reminder_id,
+            held,
+            status=ReminderStatus.DELIVERED,
+            delivered_at=when,
+            claimed_by=None,
+            claimed_until=None,
+        )
+
+    async def release(self, claimed_by: str, reminder_ids: Iterable[int]) -> int:
+        """Give back claims that were never heard: pending again, due for whoever claims next.
+        Returns how many were still held."""
+        ids = list(reminder_ids)
+        if not ids:
+            return 0
+        stmt = (
+            sql_update(Reminder)
+            .where(
+                Reminder.user_id == self._user_id,
+                Reminder.id.in_(ids),
+                Reminder.status == ReminderStatus.DELIVERING,
+                Reminder.claimed_by == claimed_by,
+            )
+            .values(status=ReminderStatus.PENDING, claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.execute(stmt)
+        await self._session.commit()
+        return result.rowcount
 
     async def _pending(self, limit: int, *where: Any) -> list[Reminder]:
         stmt = (
@@ -526,14 +592,10 @@ class ReminderRepository(_UserScoped):
         )
         return list(await self._session.scalars(stmt))
 
-    async def _transition(self, reminder_id: int, **values: Any) -> bool:
+    async def _transition(self, reminder_id: int, current: Any, **values: Any) -> bool:
         stmt = (
             sql_update(Reminder)
-            .where(
-                Reminder.id == reminder_id,
-                Reminder.user_id == self._user_id,
-                Reminder.status == ReminderStatus.PENDING,
-            )
+            .where(Reminder.id == reminder_id, Reminder.user_id == self._user_id, current)
             .values(**values)
             .returning(Reminder)
             .execution_options(synchronize_session=False, populate_existing=True)
@@ -541,3 +603,11 @@ class ReminderRepository(_UserScoped):
         changed = await self._session.scalar(stmt)
         await self._session.commit()
         return changed is not None
+
+
+def _claimable(now: datetime) -> Any:
+    """Free to claim at ``now``: pending, or a claim whose lease has run out."""
+    return or_(
+        Reminder.status == ReminderStatus.PENDING,
+        (Reminder.status == ReminderStatus.DELIVERING) & (Reminder.claimed_until <= now),
+    )

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from assistant.store.database import MIGRATIONS_DIR, Database, upgrade_database
+from assistant.store.database import MIGRATIONS_DIR, Database, script_heads, upgrade_database
 from assistant.store.models import Base
 from assistant.store.repository import NoteRepository, UserRepository
 
@@ -17,6 +17,7 @@ from .conftest import sqlite_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_TABLES = {"users", "conversations", "messages", "notes", "notes_fts", "reminders"}
+(HEAD,) = script_heads()
 
 
 async def _tables(db: Database) -> set[str]:
@@ -37,7 +38,7 @@ async def test_upgrade_creates_schema_and_parent_directory(tmp_path: Path) -> No
         await db.upgrade()
         assert path.exists()
         assert APP_TABLES <= await _tables(db)
-        assert await db.current_revision() == "0001_initial"
+        assert await db.current_revision() == HEAD
     finally:
         await db.dispose()
 
@@ -66,7 +67,7 @@ async def test_downgrade_to_base_and_upgrade_again(db: Database, alice: int) -> 
     assert not (APP_TABLES & await _tables(db))
 
     await db.upgrade()
-    assert await db.current_revision() == "0001_initial"
+    assert await db.current_revision() == HEAD
     assert APP_TABLES <= await _tables(db)
     async with db.session() as session:
         user = await UserRepository(session).get_or_create("carol")
@@ -101,7 +102,7 @@ async def test_failed_migration_is_rolled_back(tmp_path: Path) -> None:
     (migrations / "versions" / "0002_broken.py").write_text(
         "from alembic import op\n"
         "revision = '0002_broken'\n"
-        "down_revision = '0001_initial'\n"
+        f"down_revision = {HEAD!r}\n"
         "def upgrade():\n"
         "    op.execute('CREATE TABLE scratch (id INTEGER)')\n"
         "    op.execute('DROP TABLE reminders')\n"
@@ -111,10 +112,10 @@ async def test_failed_migration_is_rolled_back(tmp_path: Path) -> None:
     )
     db = Database(sqlite_url(tmp_path / "a.db"), migrations_dir=migrations)
     try:
-        await db.upgrade("0001_initial")
+        await db.upgrade(HEAD)
         with pytest.raises(RuntimeError, match="boom"):
             await db.upgrade()
-        assert await db.current_revision() == "0001_initial"
+        assert await db.current_revision() == HEAD
         tables = await _tables(db)
         assert "scratch" not in tables
         assert "reminders" in tables
@@ -146,7 +147,7 @@ def test_upgrade_database_for_the_cli(tmp_path: Path) -> None:
         finally:
             await db.dispose()
 
-    assert asyncio.run(revision()) == "0001_initial"
+    assert asyncio.run(revision()) == HEAD
 
 
 def test_alembic_cli_from_another_directory(tmp_path: Path) -> None:
