@@ -15,6 +15,7 @@ from loguru import logger
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import (
+    AggregatedTextFrame,
     CancelFrame,
     EndFrame,
     ErrorFrame,
@@ -25,6 +26,7 @@ from pipecat.frames.frames import (
     TTSSpeakFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
+    TTSTextFrame,
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
@@ -93,6 +95,8 @@ class VoiceSession:
     resumed: bool
     now: Callable[[], datetime]
     db: Database
+    # Tells when what `say` queued has reached the page.
+    heard: HeardWatch
     processors: dict[str, FrameProcessor] = field(default_factory=dict)
     # Coroutines that run for the session's lifetime (the reminder watcher, for one).
     live_tasks: list[LiveTask] = field(default_factory=list)
@@ -102,14 +106,24 @@ class VoiceSession:
     )
     # Set once the greeting is queued: the page is listening, and what is said next follows it.
     greeted: asyncio.Event = field(default_factory=asyncio.Event)
+    # Whether the greeting (its extras' lines with it) reached the page; False if the session
+    # ended first, or never greeted.
+    greeting_heard: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
     # Run after a session that ended by itself (the user left), everything said being stored.
     closing_tasks: list[LiveTask] = field(default_factory=list)
     # Set once the pipeline has ended and everything said in it is stored.
     stored: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def say(self, text: str) -> None:
-        """Speak unprompted; the words go into the context and so into the store."""
+    async def say(self, text: str) -> asyncio.Future[bool]:
+        """Speak unprompted; the words go into the context and so into the store.
+
+        The future tells whether they reached the page: True once they did (`HeardWatch`),
+        False if the session ended first."""
+        heard = self.heard.expect(text)
         await self.worker.queue_frame(TTSSpeakFrame(text, append_to_context=True))
+        return heard
 
     async def notify(self, message: dict[str, Any]) -> None:
         """Send the page an app message (RTVI server-message)."""
@@ -133,7 +147,8 @@ class VoiceSession:
                 continue
             if line:
                 lines.append(line)
-        await self.say(" ".join(lines))
+        heard = await self.say(" ".join(lines))
+        heard.add_done_callback(lambda said: _settle(self.greeting_heard, said.result()))
         self.greeted.set()
 
     async def hand_over(self, timeout_secs: float = HAND_OVER_SECS) -> None:
@@ -160,6 +175,9 @@ class VoiceSession:
         try:
             await runner.run()
         finally:
+            # The pipeline is over: what has not reached the page by now never will.
+            self.heard.end()
+            _settle(self.greeting_heard, False)
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -247,6 +265,7 @@ async def build_voice_session(
     )
 
     VoiceAvailability(tts, notify)
+    heard = HeardWatch()
 
     processors = [
         p
@@ -257,7 +276,9 @@ async def build_voice_session(
             MicAudioStop(),
             llm,
             tts,
+            heard.named,
             transport_output,
+            heard.out,
             aggregators.assistant(),
         )
         if p is not None
@@ -282,6 +303,7 @@ async def build_voice_session(
         resumed=resumed,
         now=now,
         db=db,
+        heard=heard,
         processors={
             "stt": stt,
             "user": aggregators.user(),
@@ -375,6 +397,103 @@ class MicAudioStop(FrameProcessor):
         await super().process_frame(frame, direction)
         if not isinstance(frame, InputAudioRawFrame):
             await self.push_frame(frame, direction)
+
+
+def _settle(future: asyncio.Future[bool], result: bool) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+class _Tap(FrameProcessor):
+    """Passes every frame on, showing each downstream one to `see` first. Direct mode, as
+    MicAudioStop: no queue or task of its own, it runs inside the previous processor's push."""
+
+    def __init__(self, name: str, see: Callable[[Frame], None]) -> None:
+        super().__init__(name=name, enable_direct_mode=True)
+        self._see = see
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction is FrameDirection.DOWNSTREAM:
+            self._see(frame)
+        await self.push_frame(frame, direction)
+
+
+@dataclass
+class _Speaking:
+    heard: asyncio.Future[bool]
+    words_out: bool = False  # some of its words (TTSTextFrame) left the output transport
+    stopped_out: bool = False  # its TTSStoppedFrame did, after all of its audio
+
+
+class HeardWatch:
+    """Tells when what the session said unprompted (`VoiceSession.say`) reached the page.
+
+    Heard means its audio context's TTSStoppedFrame left the output transport (which sends it
+    only after all of the context's audio) and so did its words, the text the page shows (with
+    the voice out pipecat sends the words without audio: shown is all there is). Two taps:
+    `named`, right after the TTS, learns which audio context speaks a text from the text the
+    TTS announces ahead of that context's audio (pipecat makes the context id inside the TTS;
+    a queued TTSSpeakFrame carries none), and `out`, right after the output transport, sees
+    what of that context got through. Words that never all got out (the page closed, the call
+    moved elsewhere, the user cut them off) were not heard: their future says so when the
+    session ends.
+    """
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[str, asyncio.Future[bool]]] = []  # no context known yet
+        self._speaking: dict[str, _Speaking] = {}  # by audio context id
+        self._ended = False
+        self.named = _Tap("HeardWatch.named", self._on_tts_output)
+        self.out = _Tap("HeardWatch.out", self._on_transport_output)
+
+    def expect(self, text: str) -> asyncio.Future[bool]:
+        """Watch for `text`, about to be queued as a TTSSpeakFrame."""
+        heard = asyncio.get_running_loop().create_future()
+        if self._ended:
+            heard.set_result(False)
+        else:
+            self._queued.append((text, heard))
+        return heard
+
+    def end(self) -> None:
+        """The session is over: nothing still on its way will be heard."""
+        self._ended = True
+        for _, heard in self._queued:
+            _settle(heard, False)
+        for speaking in self._speaking.values():
+            _settle(speaking.heard, False)
+        self._queued.clear()
+        self._speaking.clear()
+
+    def _on_tts_output(self, frame: Frame) -> None:
+        if (
+            isinstance(frame, AggregatedTextFrame)
+            and not isinstance(frame, TTSTextFrame)
+            and frame.will_be_spoken
+            and frame.context_id
+        ):
+            # Oldest first: the TTS takes speak frames in order. Two queued with the same text
+            # are the same words, whichever of them this is.
+            for index, (text, heard) in enumerate(self._queued):
+                if text == frame.text:
+                    del self._queued[index]
+                    self._speaking[frame.context_id] = _Speaking(heard)
+                    return
+
+    def _on_transport_output(self, frame: Frame) -> None:
+        if not isinstance(frame, TTSTextFrame | TTSStoppedFrame) or not frame.context_id:
+            return
+        speaking = self._speaking.get(frame.context_id)
+        if speaking is None:
+            return
+        if isinstance(frame, TTSTextFrame):
+            speaking.words_out = True
+        else:
+            speaking.stopped_out = True
+        if speaking.words_out and speaking.stopped_out:
+            del self._speaking[frame.context_id]
+            _settle(speaking.heard, True)
 
 
 class VoiceAvailability:
