@@ -2,8 +2,10 @@
 
 Times are stored in UTC with the user's IANA zone. ``when`` is ISO 8601 (naive = the user's
 local time, an offset is honoured) or the user's own words, resolved by dateparser relative to
-the session's clock. Delivery is claim-then-speak: ``mark_delivered`` is the atomic
-pending→delivered transition, so of two live sessions of one user only one speaks a reminder.
+the session's clock. Delivery is claim, say, confirm (``ReminderClaims``): the atomic
+pending→delivering claim means of two live sessions of one user only one says a reminder, and
+it counts as delivered only once the words reached the page; if the session ends first it is
+due again, and the next greeting opens with it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -199,6 +202,8 @@ async def cancel_reminder(
             raise ToolError(f"reminder {reminder_id} already went off")
         if reminder.status is ReminderStatus.CANCELLED:
             raise ToolError(f"reminder {reminder_id} was already cancelled")
+        if reminder.status is ReminderStatus.DELIVERING:
+            raise ToolError(f"reminder {reminder_id} is going off right now")
         if not await reminders.cancel(reminder_id):
             raise ToolError(f"reminder {reminder_id} went off just now")  # lost the race
     return ok(cancelled=_item(reminder, now))
@@ -291,35 +296,127 @@ REMINDER_TOOLS: list[Tool] = [SET_REMINDER, LIST_REMINDERS, CANCEL_REMINDER]
 
 # --------------------------------------------------------------------------- delivery
 
+# How long a session's claim on a reminder holds before another may take it over. Far longer
+# than saying one takes, so only an unheard claim runs out: its session died without giving
+# it back, or its words were cut off and the session went on.
+CLAIM_LEASE = timedelta(minutes=5)
+# Marking a heard reminder delivered: attempts, and the pause between them (a locked database).
+FINISH_ATTEMPTS = 3
+FINISH_RETRY_SECS = 0.5
+
 
 @dataclass(frozen=True)
 class _Claimed:
+    id: int
     text: str
     due_at: datetime
     timezone: str
 
 
-async def _claim_due(
-    db: Database,
-    user_id: int,
-    now: datetime,
-    keep: Callable[[Reminder], bool],
-) -> list[_Claimed]:
-    """Mark due reminders delivered; only those whose transition succeeded are ours to say."""
-    claimed = []
-    async with db.session() as session:
-        reminders = ReminderRepository(session, user_id)
-        # A generous limit: old missed ones (the greeting's) mustn't crowd out new ones.
-        for reminder in await reminders.due(now, limit=1000):
-            if keep(reminder) and await reminders.mark_delivered(reminder.id, now):
-                claimed.append(_Claimed(reminder.text, reminder.due_at, reminder.timezone))
-    return claimed
+class ReminderClaims:
+    """The reminders one session is saying.
+
+    Claim, say, confirm: a claim marks a due reminder DELIVERING under this session's token
+    (atomically, so of two live sessions of a user only one gets it); it is marked delivered
+    once the words are heard (`VoiceSession.say`'s future), and given back, pending and due
+    again (the next greeting opens with it), if the session ends first. A session never
+    claims a reminder it claimed before, so nothing is said twice in one session. A claim is a
+    lease (`CLAIM_LEASE`): one held by a session that died without giving it back can be
+    claimed again once it runs out.
+    """
+
+    def __init__(self, session: VoiceSession):
+        self.token = uuid.uuid4().hex
+        self._session = session
+        self._held: set[int] = set()  # claimed, not heard (yet)
+        self._finishing: dict[asyncio.Task[None], asyncio.Future[bool]] = {}
+        self._released = False
+
+    async def claim(self, now: datetime, keep: Callable[[Reminder], bool]) -> list[_Claimed]:
+        """Claim the reminders due at ``now`` that ``keep`` picks; those whose claim succeeded
+        are this session's to say."""
+        if self._released:  # the session is over
+            return []
+        session = self._session
+        claimed = []
+        async with session.db.session() as store:
+            reminders = ReminderRepository(store, session.spec.user_id)
+            # A generous limit: old missed ones (the greeting's) mustn't crowd out new ones.
+            for reminder in await reminders.due(now, limit=1000):
+                if reminder.claimed_by == self.token or not keep(reminder):
+                    continue  # ours already (its lease ran out while unheard): not again
+                if await reminders.claim(reminder.id, self.token, now, now + CLAIM_LEASE):
+                    self._held.add(reminder.id)
+                    claimed.append(
+                        _Claimed(reminder.id, reminder.text, reminder.due_at, reminder.timezone)
+                    )
+            if self._released and claimed:  # the session ended meanwhile: nobody will say them
+                await reminders.release(self.token, [reminder.id for reminder in claimed])
+                return []
+        return claimed
+
+    def deliver_when_heard(self, claimed: list[_Claimed], heard: asyncio.Future[bool]) -> None:
+        """Mark ``claimed`` delivered once ``heard`` says the words reached the page."""
+        if claimed:
+            task = asyncio.create_task(self._finish(claimed, heard), name="reminders-heard")
+            self._finishing[task] = heard
+            task.add_done_callback(self._finishing.pop)
+
+    async def _finish(self, claimed: list[_Claimed], heard: asyncio.Future[bool]) -> None:
+        if not await heard:
+            return  # given back when the session ends
+        ids = {reminder.id for reminder in claimed}
+        self._held -= ids  # heard: never given back, even if marking it fails below
+        now = _as_utc(self._session.now())
+        for attempt in range(1, FINISH_ATTEMPTS + 1):
+            try:
+                async with self._session.db.session() as store:
+                    reminders = ReminderRepository(store, self._session.spec.user_id)
+                    for reminder_id in sorted(ids):
+                        if not await reminders.mark_delivered(
+                            reminder_id, now, claimed_by=self.token
+                        ):
+                            logger.warning(
+                                f"reminder {reminder_id}: claim lost before it was heard"
+                            )
+                        ids.discard(reminder_id)
+                break
+            except Exception:
+                if attempt == FINISH_ATTEMPTS:  # its lease runs out, and it is said again
+                    logger.exception(f"couldn't mark reminders {sorted(ids)} delivered")
+                    return
+                logger.opt(exception=True).warning("marking reminders delivered failed; retrying")
+                await asyncio.sleep(FINISH_RETRY_SECS)
+        await notify_safely(self._session, REMINDERS_CHANGED)
+
+    async def release(self) -> None:
+        """The session is over: what was heard is marked delivered, the rest is given back.
+
+        Whatever has not been heard by now never will be (the session settles its futures
+        as it ends); waiting on it would only hold up the session's end."""
+        self._released = True
+        for task, heard in list(self._finishing.items()):
+            if not heard.done():
+                task.cancel()
+        await asyncio.gather(*self._finishing, return_exceptions=True)
+        if not self._held:
+            return
+        session = self._session
+        try:
+            async with session.db.session() as store:
+                await ReminderRepository(store, session.spec.user_id).release(
+                    self.token, self._held
+                )
+        except Exception:  # they come back when their lease runs out
+            logger.exception(f"couldn't give back the unheard reminders {sorted(self._held)}")
+        self._held.clear()
 
 
 @dataclass(frozen=True, eq=False)
 class _Watch:
     session: VoiceSession
     since: datetime  # reminders due before this are the greeting's, not the live delivery's
+    claims: ReminderClaims
 
 
 class ReminderScheduler:
@@ -327,9 +424,9 @@ class ReminderScheduler:
 
     A poll per session per second cost every live session a query even when nothing was due.
     Here one query per tick asks which watched users have a reminder in their window (due at or
-    after the session's start, not after its clock); only for those users does a tick claim
-    and speak, through the same claim-then-speak path as ever. Ticks cost one query per process
-    whatever the number of sessions. The task runs while something is watched.
+    after the session's start, not after its clock), or one whose claim ran out; only for those
+    users does a tick claim and speak. Ticks cost one query per process whatever the number of
+    sessions. The task runs while something is watched.
     """
 
     def __init__(self, db: Database, poll_secs: float = 1.0):
@@ -342,9 +439,9 @@ class ReminderScheduler:
     def watching(self) -> int:
         return len(self._watches)
 
-    async def watch(self, session: VoiceSession, since: datetime) -> None:
+    async def watch(self, session: VoiceSession, since: datetime, claims: ReminderClaims) -> None:
         """Deliver ``session``'s reminders due at or after ``since``, until cancelled."""
-        watch = _Watch(session, _as_utc(since))
+        watch = _Watch(session, _as_utc(since), claims)
         self._watches.append(watch)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="reminder-scheduler")
@@ -384,40 +481,49 @@ class ReminderScheduler:
         windows = [
             and_(
                 Reminder.user_id == watch.session.spec.user_id,
-                Reminder.due_at >= watch.since,
                 Reminder.due_at <= now,
+                or_(
+                    and_(Reminder.status == ReminderStatus.PENDING, Reminder.due_at >= watch.since),
+                    # Abandoned: its session died while saying it (not this one's own).
+                    and_(
+                        Reminder.status == ReminderStatus.DELIVERING,
+                        Reminder.claimed_until <= now,
+                        Reminder.claimed_by != watch.claims.token,
+                    ),
+                ),
             )
             for watch, now in watches
         ]
-        stmt = (
-            select(Reminder.user_id)
-            .where(Reminder.status == ReminderStatus.PENDING, or_(*windows))
-            .distinct()
-        )
+        stmt = select(Reminder.user_id).where(or_(*windows)).distinct()
         async with self._db.session() as session:
             return set(await session.scalars(stmt))
 
 
 async def _deliver(watch: _Watch, now: datetime) -> None:
     session = watch.session
+
+    def ours(reminder: Reminder) -> bool:
+        # An abandoned claim is taken over whenever it came due: it was never heard.
+        return reminder.due_at >= watch.since or reminder.status is ReminderStatus.DELIVERING
+
     try:
-        due = await _claim_due(
-            session.db, session.spec.user_id, now, lambda r: r.due_at >= watch.since
-        )
+        due = await watch.claims.claim(now, ours)
     except Exception:
         logger.exception("checking for due reminders failed; retrying")
         return
     for reminder in due:
-        # Each one on its own: a failure to speak one mustn't drop the others claimed.
+        # Each one on its own: a failure to speak one mustn't drop the others claimed. One
+        # that fails stays claimed, unheard, and is given back when the session ends.
         try:
-            await session.say(f"Reminder: {reminder.text}")
+            heard = await session.say(f"Reminder: {reminder.text}")
         except Exception:
             logger.exception(f"couldn't speak the reminder {reminder.text!r}")
+            continue
+        watch.claims.deliver_when_heard([reminder], heard)
         await notify_safely(
             session,
             {"type": "reminder-due", "text": reminder.text, "due_at": reminder.due_at.isoformat()},
         )
-        await notify_safely(session, REMINDERS_CHANGED)
 
 
 # One scheduler per (event loop, database, tick) — in the server, one per process. Dropped
@@ -443,33 +549,43 @@ async def deliver_due_reminders(
     *,
     poll_secs: float = 1.0,
     since: datetime | None = None,
+    claims: ReminderClaims | None = None,
 ) -> None:
     """Live task: speak each reminder as it comes due, for as long as the session runs.
 
     Only reminders due at or after ``since`` (default: when this starts) are its job; older
     ones came due while the user was away and belong to the greeting. The checking is done by
-    the process's shared ``ReminderScheduler``; this only registers the session with it.
+    the process's shared ``ReminderScheduler``; this only registers the session with it. With
+    no ``claims`` (the session's, shared with its greeting), it keeps its own and gives back
+    what was not heard when it ends.
     """
     since = _as_utc(since or session.now())
+    own = claims is None
+    claims = claims or ReminderClaims(session)
     scheduler = reminder_scheduler(session.db, poll_secs)
     try:
-        await scheduler.watch(session, since)
+        await scheduler.watch(session, since, claims)
     finally:
         key = _scheduler_key(session.db, poll_secs)
         if not scheduler.watching and _SCHEDULERS.get(key) is scheduler:
             del _SCHEDULERS[key]
+        if own:
+            await claims.release()
 
 
 async def missed_reminders_line(
-    session: VoiceSession, *, before: datetime | None = None
+    session: VoiceSession, claims: ReminderClaims, *, before: datetime | None = None
 ) -> str | None:
-    """Greeting extra: claim what came due before the session (default: before now) and say it."""
+    """Greeting extra: claim what came due before the session (default: before now) and say it.
+
+    They are delivered once the greeting is heard (``session.greeting_heard``); ``claims``
+    gives them back if the session ends first."""
     now = _as_utc(session.now())
     cutoff = _as_utc(before) if before is not None else now
-    missed = await _claim_due(session.db, session.spec.user_id, now, lambda r: r.due_at < cutoff)
+    missed = await claims.claim(now, lambda r: r.due_at < cutoff)
     if not missed:
         return None
-    await notify_safely(session, REMINDERS_CHANGED)
+    claims.deliver_when_heard(missed, session.greeting_heard)
     items = [
         f"{r.text.rstrip(' .!?;')}, {describe_time(r.due_at, r.timezone, now)}"
         for r in missed[:MISSED_NAMED]
@@ -492,16 +608,21 @@ def attach_reminders(session: VoiceSession, poll_secs: float = 1.0) -> None:
     Live delivery starts once the session has greeted: the greeting waits for the page to be
     ready, and a reminder spoken before that would go to a page that may not be playing yet
     (and come before "hello"). Reminders due meanwhile are not lost: the window starts at the
-    shared instant."""
+    shared instant. Both claim through the session's one ``ReminderClaims``, which the live
+    task, cancelled as the session ends, settles: heard ones delivered, the rest given back."""
     started = _as_utc(session.now())
+    claims = ReminderClaims(session)
 
     async def deliver(live: VoiceSession) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(live.greeted.wait(), GREETING_WAIT_SECS)
-        await deliver_due_reminders(live, poll_secs=poll_secs, since=started)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.greeted.wait(), GREETING_WAIT_SECS)
+            await deliver_due_reminders(live, poll_secs=poll_secs, since=started, claims=claims)
+        finally:
+            await claims.release()
 
     async def missed(live: VoiceSession) -> str | None:
-        return await missed_reminders_line(live, before=started)
+        return await missed_reminders_line(live, claims, before=started)
 
     session.live_tasks.append(deliver)
     session.greeting_extras.append(missed)

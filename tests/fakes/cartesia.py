@@ -44,7 +44,9 @@ Server messages, per context, shaped like the SDK's ``WebsocketResponse``:
 
 Failures are scriptable: ``fail_next("drop" | "close" | "close_normal" | "error")``
 breaks the next synthesis after some chunks, ``fail_next_connection(status)`` refuses
-the next handshake(s). Everything is recorded: ``requests`` (every client message,
+the next handshake(s). ``hold_audio()`` holds every synthesis back (requests are taken and
+recorded, nothing is sent for them) until ``release_audio()``: a window between a request
+and its audio. Everything is recorded: ``requests`` (every client message,
 parsed, in order), ``connections`` (path, query, headers), ``sent`` (every server
 message), ``contexts`` (per-context summary).
 """
@@ -227,6 +229,7 @@ class _ContextWorker:
         words = text.split()
         if not words:
             return
+        await self.fake._audio_flowing.wait()
         failure = self.fake._failures.pop(0) if self.fake._failures else None
         sent_chunks = 0
         flush_id = self.ctx.flushes + 1
@@ -462,6 +465,8 @@ class FakeCartesia:
 
         self._failures: list[_Failure] = []
         self._connection_failures: list[int] = []
+        self._audio_flowing = asyncio.Event()
+        self._audio_flowing.set()
         self._sessions: set[_Session] = set()
         self._changed = asyncio.Condition()
         self._server: Server | None = None
@@ -522,6 +527,14 @@ class FakeCartesia:
         if mode not in {"drop", "close", "close_normal", "error"}:
             raise ValueError(f"unknown failure mode {mode!r}")
         self._failures.append(_Failure(mode, after_chunks, status_code, message))
+
+    def hold_audio(self) -> None:
+        """Send nothing for any synthesis (no audio, timestamps or ``done``) until
+        ``release_audio``; requests still arrive and are recorded."""
+        self._audio_flowing.clear()
+
+    def release_audio(self) -> None:
+        self._audio_flowing.set()
 
     def fail_next_connection(self, status: int = 503, times: int = 1) -> None:
         """Refuse the next ``times`` handshakes with HTTP ``status``."""

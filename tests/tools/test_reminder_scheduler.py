@@ -5,13 +5,30 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event
 
 from assistant.store.models import ReminderStatus
 from assistant.store.repository import ReminderRepository
 from assistant.tools.reminders import ReminderScheduler, deliver_due_reminders, reminder_scheduler
 from tests.tools.conftest import NOW
-from tests.tools.test_reminder_delivery import Clock, add, statuses, stub, wait_until
+from tests.tools.test_reminder_delivery import (
+    POLL,
+    Clock,
+    Ticks,
+    add,
+    count_ticks,
+    end_session,
+    start_delivery,
+    statuses,
+    stub,
+    wait_said,
+)
+
+
+@pytest.fixture
+def ticks(monkeypatch) -> Ticks:
+    return count_ticks(monkeypatch)
 
 
 def scheduler_tasks() -> list[asyncio.Task]:
@@ -24,41 +41,27 @@ async def stop(tasks: list[asyncio.Task]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def count_ticks(monkeypatch) -> list[ReminderScheduler]:
-    """Every scheduler tick that has finished (deliveries included), as it finishes."""
-    ticks: list[ReminderScheduler] = []
-    real_tick = ReminderScheduler._tick
-
-    async def counting_tick(self):
-        await real_tick(self)
-        ticks.append(self)
-
-    monkeypatch.setattr(ReminderScheduler, "_tick", counting_tick)
-    return ticks
-
-
 async def test_one_scheduler_serves_two_users_each_their_own_reminder(
-    make_context, db, monkeypatch
+    make_context, db, ticks: Ticks
 ):
-    ticks = count_ticks(monkeypatch)
     alice, bob = await make_context("alice"), await make_context("bob")
     clock = Clock()
-    alices, bobs = stub(alice, clock), stub(bob, clock)
+    alices = stub(alice, clock)
+    bobs = stub(bob, clock, spoke=alices.spoke)
     await add(alice, "alice's", NOW + timedelta(seconds=10))
     await add(bob, "bob's", NOW + timedelta(seconds=20))
     await add(bob, "bob's while away", NOW - timedelta(hours=1))  # the greeting's, not ours
-    tasks = [asyncio.create_task(deliver_due_reminders(s, poll_secs=0.01)) for s in (alices, bobs)]
+    deliveries = [await start_delivery(s) for s in (alices, bobs)]
     try:
-        await wait_until(lambda: reminder_scheduler(db, 0.01).watching == 2)
+        assert reminder_scheduler(db, POLL).watching == 2
         assert len(scheduler_tasks()) == 1  # not one per session
 
         clock.at = NOW + timedelta(seconds=30)
-        await wait_until(lambda: alices.said and bobs.said)
-        # Whole ticks after that one: nothing said twice, nothing crosses over.
-        after = len(ticks)
-        await wait_until(lambda: len(ticks) >= after + 3)
+        await wait_said(alices, bobs, count=2)
+        await ticks.wait()  # more ticks: nothing said twice, nothing crosses over
     finally:
-        await stop(tasks)
+        for session, delivery in zip((alices, bobs), deliveries, strict=True):
+            await end_session(session, delivery)
 
     assert alices.said == ["Reminder: alice's"]
     assert bobs.said == ["Reminder: bob's"]
@@ -71,7 +74,9 @@ async def test_one_scheduler_serves_two_users_each_their_own_reminder(
     }
 
 
-async def test_nothing_due_costs_one_query_per_tick_for_all_sessions(make_context, db, monkeypatch):
+async def test_nothing_due_costs_one_query_per_tick_for_all_sessions(
+    make_context, db, monkeypatch, ticks: Ticks
+):
     contexts = [await make_context(f"user{n}") for n in range(3)]
     for context in contexts:
         await add(context, "later", NOW + timedelta(hours=1))
@@ -84,7 +89,6 @@ async def test_nothing_due_costs_one_query_per_tick_for_all_sessions(make_contex
         return await real_due(self, *args, **kwargs)
 
     monkeypatch.setattr(ReminderRepository, "due", counting_due)
-    ticks = count_ticks(monkeypatch)
     queries = []
 
     def record(_conn, _cursor, statement, *_args):
@@ -95,10 +99,11 @@ async def test_nothing_due_costs_one_query_per_tick_for_all_sessions(make_contex
     sessions = [stub(context) for context in contexts]
     tasks = [asyncio.create_task(deliver_due_reminders(s, poll_secs=0.005)) for s in sessions]
     try:
-        await wait_until(lambda: reminder_scheduler(db, 0.005).watching == 3)
-        ticks_before, queries_before = len(ticks), len(queries)
-        await wait_until(lambda: len(ticks) >= ticks_before + 10)
-        ticks_during, queries_during = len(ticks) - ticks_before, len(queries) - queries_before
+        await asyncio.sleep(0)  # one step each: registered
+        assert reminder_scheduler(db, 0.005).watching == 3
+        ticks_before, queries_before = ticks.count, len(queries)
+        await ticks.wait(10)
+        ticks_during, queries_during = ticks.count - ticks_before, len(queries) - queries_before
     finally:
         await stop(tasks)
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
@@ -114,19 +119,20 @@ async def test_scheduler_ends_with_its_last_session_and_restarts_for_the_next(ma
     alice = await make_context("alice")
     clock = Clock()
     first = asyncio.create_task(deliver_due_reminders(stub(alice, clock), poll_secs=0.01))
-    await wait_until(lambda: len(scheduler_tasks()) == 1)
+    await asyncio.sleep(0)  # one step: registered, and the scheduler started
+    assert len(scheduler_tasks()) == 1
     await stop([first])
     assert not scheduler_tasks()  # stopped, and waited for: nothing outlives the sessions
 
     # A session that comes later gets a working scheduler again.
     await add(alice, "after", NOW + timedelta(seconds=5))
     later = stub(alice, clock)
-    second = asyncio.create_task(deliver_due_reminders(later, poll_secs=0.01, since=NOW))
+    second = await start_delivery(later, since=NOW)
     try:
         clock.at = NOW + timedelta(seconds=6)
-        await wait_until(lambda: later.said)
+        await wait_said(later)
     finally:
-        await stop([second])
+        await end_session(later, second)
     assert later.said == ["Reminder: after"]
 
 
