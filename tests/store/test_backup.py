@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from assistant.store.database import MIGRATIONS_DIR, Database, MigrationError
+from assistant.store.database import MIGRATIONS_DIR, Database, MigrationError, script_heads
 from assistant.store.repository import NoteRepository, UserRepository
 
 from .conftest import sqlite_url
+
+# Test revisions chain onto whatever our newest migration is.
+(HEAD,) = script_heads()
 
 
 def _migrations(tmp_path: Path, *revisions: tuple[str, str, str]) -> Path:
@@ -60,51 +63,51 @@ async def test_upgrade_keeps_a_copy_named_after_the_revision_it_came_from(tmp_pa
     path = tmp_path / "assistant.db"
     db = Database(
         sqlite_url(path),
-        migrations_dir=_migrations(tmp_path, ("0002", "0001_initial", _table("extra"))),
+        migrations_dir=_migrations(tmp_path, ("9001", HEAD, _table("extra"))),
     )
     try:
-        await db.upgrade("0001_initial")
+        await db.upgrade(HEAD)
         await _with_a_note(db)
         assert _copies(path) == []
         # The server's path on start.
         assert await db.upgrade_if_behind() is True
-        assert await db.current_revision() == "0002"
+        assert await db.current_revision() == "9001"
     finally:
         await db.dispose()
-    assert _copies(path) == ["assistant.db.bak-0001_initial"]
-    copy = path.with_name("assistant.db.bak-0001_initial")
-    assert _read(copy, "SELECT version_num FROM alembic_version") == [("0001_initial",)]
+    assert _copies(path) == [f"assistant.db.bak-{HEAD}"]
+    copy = path.with_name(f"assistant.db.bak-{HEAD}")
+    assert _read(copy, "SELECT version_num FROM alembic_version") == [(HEAD,)]
     assert _read(copy, "SELECT content FROM notes") == [("the spare key is under the blue pot",)]
     assert _read(copy, "SELECT name FROM sqlite_master WHERE name = 'extra'") == []
     assert _read(copy, "PRAGMA integrity_check") == [("ok",)]
     # One self-contained file, which opening leaves alone (no -wal/-shm beside it).
     assert _read(copy, "PRAGMA journal_mode") == [("delete",)]
-    assert _copies(path) == ["assistant.db.bak-0001_initial"]
+    assert _copies(path) == [f"assistant.db.bak-{HEAD}"]
 
 
 async def test_only_the_newest_three_copies_are_kept(tmp_path: Path):
     path = tmp_path / "assistant.db"
     migrations = _migrations(
         tmp_path,
-        ("0002", "0001_initial", _table("t2")),
-        ("0003", "0002", _table("t3")),
-        ("0004", "0003", _table("t4")),
-        ("0005", "0004", _table("t5")),
+        ("9001", HEAD, _table("t2")),
+        ("9002", "9001", _table("t3")),
+        ("9003", "9002", _table("t4")),
+        ("9004", "9003", _table("t5")),
     )
     db = Database(sqlite_url(path), migrations_dir=migrations)
     try:
-        await db.upgrade("0001_initial")
+        await db.upgrade(HEAD)
         await _with_a_note(db)
-        for revision in ("0002", "0003", "0004", "0005"):
+        for revision in ("9001", "9002", "9003", "9004"):
             assert (await db.upgrade(revision)).name.startswith("assistant.db.bak-")
         # At head: nothing to do, so no copy.
         assert await db.upgrade() is None
     finally:
         await db.dispose()
     assert _copies(path) == [
-        "assistant.db.bak-0002",
-        "assistant.db.bak-0003",
-        "assistant.db.bak-0004",
+        "assistant.db.bak-9001",
+        "assistant.db.bak-9002",
+        "assistant.db.bak-9003",
     ]
 
 
@@ -112,11 +115,11 @@ async def test_a_fresh_database_gets_no_copy(tmp_path: Path):
     path = tmp_path / "assistant.db"
     db = Database(
         sqlite_url(path),
-        migrations_dir=_migrations(tmp_path, ("0002", "0001_initial", _table("extra"))),
+        migrations_dir=_migrations(tmp_path, ("9001", HEAD, _table("extra"))),
     )
     try:
         assert await db.upgrade_if_behind() is True
-        assert await db.current_revision() == "0002"
+        assert await db.current_revision() == "9001"
     finally:
         await db.dispose()
     assert _copies(path) == []
@@ -137,19 +140,19 @@ FAILING = {
 @pytest.mark.parametrize("failure", FAILING)
 async def test_a_failed_upgrade_leaves_the_data_and_names_the_copy(tmp_path: Path, failure):
     path = tmp_path / "assistant.db"
-    migrations = _migrations(tmp_path, ("0002_broken", "0001_initial", FAILING[failure]))
+    migrations = _migrations(tmp_path, ("9001_broken", HEAD, FAILING[failure]))
     db = Database(sqlite_url(path), migrations_dir=migrations)
     try:
-        await db.upgrade("0001_initial")
+        await db.upgrade(HEAD)
         await _with_a_note(db)
         with pytest.raises(MigrationError, match="boom") as raised:
             await db.upgrade()
-        copy = path.with_name("assistant.db.bak-0001_initial")
+        copy = path.with_name(f"assistant.db.bak-{HEAD}")
         assert raised.value.backup == copy
         assert str(copy) in str(raised.value)
 
         # The same engine goes on working on the untouched database.
-        assert await db.current_revision() == "0001_initial"
+        assert await db.current_revision() == HEAD
         async with db.session() as session:
             user = await UserRepository(session).get_by_name("alice")
             notes = await NoteRepository(session, user.id).search("blue pot")
