@@ -150,6 +150,11 @@ def storable_text(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("must be valid Unicode text") from None
+    # pydantic's str_strip_whitespace keeps characters Python's str.strip() removes (the
+    # separators U+001C-U+001F): blank by the store's rule must be refused here, as an error
+    # the model can act on, not fail later in the store.
+    if not value.strip():
+        raise ValueError("must not be blank")
     return value
 
 

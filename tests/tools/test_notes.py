@@ -240,3 +240,16 @@ async def test_a_failing_page_notification_does_not_undo_or_hide_the_change(tool
     result = await tool_context.call(TAKE_NOTE, content="still saved")
     assert result["ok"] is True
     assert [c for _, c in await stored_notes(tool_context)] == ["still saved"]
+
+
+@pytest.mark.parametrize("blank", ["\x1f", " \x1c\x1d\x1e "])
+async def test_text_blank_by_the_stores_rule_is_refused_as_bad_input(
+    tool_context, call_tool, blank
+):
+    # Python's str.strip() removes these separators, pydantic's whitespace stripping doesn't.
+    result = await call_tool(TAKE_NOTE, content=blank)
+
+    assert result["ok"] is False
+    assert result["error"] == "invalid arguments"
+    assert any("blank" in detail for detail in result["details"]), result
+    assert await stored_notes(tool_context) == []
