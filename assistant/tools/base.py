@@ -82,7 +82,7 @@ class Tool(Generic[Args]):
     label: ToolLabel | None = None
 
     def schema(self, context: ToolContext) -> FunctionSchema:
-        json_schema = _inline_refs(self.arguments.model_json_schema())
+        json_schema = model_facing(self.arguments.model_json_schema())
         return FunctionSchema(
             name=self.name,
             description=self.description,
@@ -177,18 +177,41 @@ def _describe(problem: ValidationError) -> list[str]:
     ]
 
 
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """LLM tool schemas want plain JSON Schema: drop pydantic's titles, inline $defs."""
+# Checked by the argument models when a call comes in; the model needs none of them to choose a
+# tool or fill it in, and every request carries every schema (speed and volume ranges are in
+# their descriptions).
+VALIDATION_ONLY = frozenset(
+    {
+        "default",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+    }
+)
+
+
+def model_facing(schema: dict[str, Any]) -> dict[str, Any]:
+    """What the model is shown of an argument model's JSON Schema: plain JSON Schema (no
+    pydantic titles, $defs inlined) without the keywords only validation needs."""
     definitions = schema.get("$defs", {})
 
-    def walk(node: Any) -> Any:
+    def walk(node: Any, names: bool = False) -> Any:
+        # `names`: node maps property names to schemas, so its keys are not keywords.
         if isinstance(node, dict):
-            if "$ref" in node:
+            if "$ref" in node and not names:
                 return walk(definitions[node["$ref"].rsplit("/", 1)[-1]])
             return {
-                key: walk(value)
+                key: walk(value, names=not names and key == "properties")
                 for key, value in node.items()
-                if key != "$defs" and not (key == "title" and isinstance(value, str))
+                if names
+                or (
+                    key != "$defs"
+                    and key not in VALIDATION_ONLY
+                    and not (key == "title" and isinstance(value, str))
+                )
             }
         if isinstance(node, list):
             return [walk(item) for item in node]

@@ -97,6 +97,9 @@ async def set_voice(
 
 
 _NUMBER = WithJsonSchema({"type": "number"})
+# Named in the schema; any of Cartesia's emotions (or an obvious synonym) is taken, and a wrong
+# one is answered with the closest names. Listing all 59 cost ~150 tokens in every request.
+SUGGESTED = ("neutral", "happy", "excited", "calm", "sad", "sympathetic", "sarcastic", "angry")
 
 
 class SetVoiceArgs(BaseModel):
@@ -107,21 +110,15 @@ class SetVoiceArgs(BaseModel):
     emotion: Annotated[str | None, WithJsonSchema({"type": "string"})] = Field(
         None,
         max_length=40,
-        description=f"How to sound. One of: {', '.join(sorted(EMOTIONS))}. Omit to keep it.",
+        description=f"e.g. {', '.join(SUGGESTED)}",
     )
     speed: Annotated[float | None, BeforeValidator(reject_bool), _NUMBER] = Field(
         None,
-        description=(
-            f"Speaking speed from {SPEED_RANGE[0]} (slow) to {SPEED_RANGE[1]} (fast); "
-            "1.0 is normal. Omit to keep it."
-        ),
+        description=f"{SPEED_RANGE[0]} slow to {SPEED_RANGE[1]} fast, 1 normal",
     )
     volume: Annotated[float | None, BeforeValidator(reject_bool), _NUMBER] = Field(
         None,
-        description=(
-            f"Loudness from {VOLUME_RANGE[0]} (quiet) to {VOLUME_RANGE[1]} (loud); "
-            "1.0 is normal. Omit to keep it."
-        ),
+        description=f"{VOLUME_RANGE[0]} quiet to {VOLUME_RANGE[1]} loud, 1 normal",
     )
 
 
@@ -147,10 +144,7 @@ async def _set_voice(context: ToolContext, args: SetVoiceArgs) -> dict[str, Any]
 
 SET_VOICE = Tool(
     name="set_voice",
-    description=(
-        "Change how your voice sounds from now on in this conversation: emotion, speed, volume. "
-        "Give only what the user asked to change."
-    ),
+    description="Change how you sound from now on. Give only what the user asked to change.",
     arguments=SetVoiceArgs,
     run=_set_voice,
     label=ToolLabel("changed how it sounds", "changing how it sounds"),

@@ -35,11 +35,7 @@ _MAX_ID = 2**63 - 1
 NOTES_CHANGED = {"type": "notes-changed"}
 
 
-NoteId = Annotated[
-    int,
-    Field(ge=1, description="The note's id, from a note result."),
-    BeforeValidator(reject_bool),
-]
+NoteId = Annotated[int, Field(ge=1), BeforeValidator(reject_bool)]
 NoteText = Annotated[
     str,
     Field(min_length=1, max_length=CONTENT_MAX_CHARS),
@@ -53,32 +49,28 @@ class _Args(BaseModel):
 
 
 class TakeNoteArgs(_Args):
-    content: NoteText = Field(description="The note's full text, in the user's words.")
+    content: NoteText = Field(description="In the user's words.")
 
 
 class ListNotesArgs(_Args):
-    limit: Annotated[int, BeforeValidator(reject_bool)] = Field(
-        5, ge=1, le=20, description="How many of the most recent notes to return."
-    )
+    limit: Annotated[int, BeforeValidator(reject_bool)] = Field(5, ge=1, le=20)
 
 
 class SearchNotesArgs(_Args):
     query: Annotated[str, AfterValidator(storable_text)] = Field(
-        min_length=1, max_length=QUERY_MAX_CHARS, description="Words to look for in the notes."
+        min_length=1, max_length=QUERY_MAX_CHARS
     )
-    limit: Annotated[int, BeforeValidator(reject_bool)] = Field(
-        5, ge=1, le=20, description="The most matches to return, best first."
-    )
+    limit: Annotated[int, BeforeValidator(reject_bool)] = Field(5, ge=1, le=20)
 
 
 class AppendToNoteArgs(_Args):
     note_id: NoteId
-    text: NoteText = Field(description="Text to add to the end of the note, on a new line.")
+    text: NoteText
 
 
 class EditNoteArgs(_Args):
     note_id: NoteId
-    content: NoteText = Field(description="The note's complete new text (replaces the old one).")
+    content: NoteText = Field(description="The whole new text.")
 
 
 class DeleteNoteArgs(_Args):
@@ -180,42 +172,42 @@ async def _delete(context: ToolContext, args: DeleteNoteArgs) -> dict[str, Any]:
 
 TAKE_NOTE = Tool(
     name="take_note",
-    description="Save a new note with what the user asked you to write down.",
+    description="Save a new note.",
     arguments=TakeNoteArgs,
     run=_take,
     label=ToolLabel("took a note", "taking a note"),
 )
 LIST_NOTES = Tool(
     name="list_notes",
-    description="The user's most recently changed notes, newest first, with their ids.",
+    description="The user's latest notes, with ids.",
     arguments=ListNotesArgs,
     run=_list,
     label=ToolLabel("looked through notes", "looking through notes"),
 )
 SEARCH_NOTES = Tool(
     name="search_notes",
-    description="Find the user's notes by words they contain, best matches first, with ids.",
+    description="Find notes by words in them, with ids.",
     arguments=SearchNotesArgs,
     run=_search,
     label=ToolLabel("looked through notes", "looking through notes"),
 )
 APPEND_TO_NOTE = Tool(
     name="append_to_note",
-    description="Add text to the end of an existing note. Find its id first if you don't know it.",
+    description="Add a line to the end of a note.",
     arguments=AppendToNoteArgs,
     run=_append,
     label=ToolLabel("updated a note", "updating a note"),
 )
 EDIT_NOTE = Tool(
     name="edit_note",
-    description="Replace the whole text of an existing note. Find its id first if unknown.",
+    description="Replace a note's text.",
     arguments=EditNoteArgs,
     run=_edit,
     label=ToolLabel("updated a note", "updating a note"),
 )
 DELETE_NOTE = Tool(
     name="delete_note",
-    description="Delete a note for good. Only when the user clearly asked; find its id first.",
+    description="Delete a note, only if the user clearly asked.",
     arguments=DeleteNoteArgs,
     run=_delete,
     label=ToolLabel("forgot a note", "forgetting a note"),

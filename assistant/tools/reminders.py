@@ -221,28 +221,21 @@ class SetReminderArgs(_Args):
     text: Annotated[str, AfterValidator(storable_text)] = Field(
         min_length=1,
         max_length=TEXT_MAX_CHARS,
-        description="What to remind the user of, as it should be said then ('call mom').",
+        description="What to say then, e.g. 'call mom'.",
     )
     when: Annotated[str, AfterValidator(storable_text)] = Field(
         min_length=1,
         max_length=WHEN_MAX_CHARS,
-        description=(
-            "When: an ISO 8601 local time in the user's time zone (2025-03-15T09:00), "
-            "or the user's own words ('in 20 minutes', 'tomorrow at 9am')."
-        ),
+        description="Local ISO 8601 time (2025-03-15T09:00) or the user's words ('in 20 minutes').",
     )
 
 
 class ListRemindersArgs(_Args):
-    limit: Annotated[int, BeforeValidator(reject_bool)] = Field(
-        10, ge=1, le=20, description="How many upcoming reminders to return, soonest first."
-    )
+    limit: Annotated[int, BeforeValidator(reject_bool)] = Field(10, ge=1, le=20)
 
 
 class CancelReminderArgs(_Args):
-    reminder_id: Annotated[int, BeforeValidator(reject_bool)] = Field(
-        ge=1, description="The reminder's id, from a reminder result."
-    )
+    reminder_id: Annotated[int, BeforeValidator(reject_bool)] = Field(ge=1)
 
 
 async def _set(context: ToolContext, args: SetReminderArgs) -> dict[str, Any]:
@@ -271,21 +264,21 @@ async def _cancel(context: ToolContext, args: CancelReminderArgs) -> dict[str, A
 
 SET_REMINDER = Tool(
     name="set_reminder",
-    description="Remind the user of something at a time; you will say it aloud when it's due.",
+    description="Remind the user of something at a time (you say it aloud then).",
     arguments=SetReminderArgs,
     run=_set,
     label=ToolLabel("set a reminder", "setting a reminder"),
 )
 LIST_REMINDERS = Tool(
     name="list_reminders",
-    description="The user's upcoming reminders, soonest first, with their ids.",
+    description="The user's upcoming reminders, soonest first, with ids.",
     arguments=ListRemindersArgs,
     run=_list,
     label=ToolLabel("checked reminders", "checking reminders"),
 )
 CANCEL_REMINDER = Tool(
     name="cancel_reminder",
-    description="Cancel an upcoming reminder. Find its id with list_reminders first.",
+    description="Cancel an upcoming reminder.",
     arguments=CancelReminderArgs,
     run=_cancel,
     label=ToolLabel("cancelled a reminder", "cancelling a reminder"),

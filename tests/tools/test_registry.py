@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.adapters.llm.services.open_ai_adapter import OpenAILLMAdapter
 from pipecat.frames.frames import TTSUpdateSettingsFrame
 
 from assistant.store.repository import NoteRepository
+from assistant.tools.base import VALIDATION_ONLY, model_facing
 from assistant.tools.registry import ALL_TOOLS, default_tools
 
 EXPECTED = {
@@ -49,9 +52,30 @@ async def test_schemas_are_plain_json_schema_without_session_fields(tool_context
             assert construct not in text, (schema.name, construct)
         assert schema.description and schema.handler is not None
         for name, prop in schema.properties.items():
-            assert prop.get("description"), (schema.name, name)
             assert prop["type"] in {"string", "integer", "number"}, (schema.name, name)
+            # Checked when a call comes in; not worth its tokens in every request.
+            assert not VALIDATION_ONLY & prop.keys(), (schema.name, name)
         assert set(schema.required) <= set(schema.properties)
+
+
+def test_every_request_carries_lean_schemas(tool_context):
+    """All ten tools go with every request, so they are kept short (they were ~4,900
+    characters, about a fifth of a resumed turn's request)."""
+    sent = OpenAILLMAdapter().from_standard_tools(ToolsSchema(default_tools(tool_context)))
+    assert len(json.dumps(sent)) <= 3000
+
+
+def test_validation_keywords_stay_with_property_names_that_look_like_them():
+    schema = {
+        "type": "object",
+        "properties": {"default": {"type": "string", "maxLength": 5, "title": "Default"}},
+        "required": ["default"],
+    }
+    assert model_facing(schema) == {
+        "type": "object",
+        "properties": {"default": {"type": "string"}},
+        "required": ["default"],
+    }
 
 
 class FakeLLM:
