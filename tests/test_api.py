@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -11,7 +12,12 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from assistant.server.app import create_app
-from assistant.store.repository import ConversationRepository, NoteRepository, UserRepository
+from assistant.store.repository import (
+    ConversationRepository,
+    NoteRepository,
+    UsageRepository,
+    UserRepository,
+)
 
 
 @pytest.fixture
@@ -86,7 +92,7 @@ async def test_users_cannot_reach_each_other(api, db):
 
 async def test_requests_without_a_session_are_401(api):
     anonymous = api()
-    for path in ("/api/conversations", "/api/notes", "/api/reminders"):
+    for path in ("/api/conversations", "/api/notes", "/api/reminders", "/api/usage"):
         assert (await anonymous.get(path)).status_code == 401
     offer = await anonymous.post("/api/offer", json={"sdp": "v=0", "type": "offer"})
     assert offer.status_code == 401
@@ -230,6 +236,8 @@ FIELDS = st.fixed_dictionaries(
             ("POST", "/start"),
             ("POST", "/sessions/nope/api/offer"),
             ("GET", "/api/conversations/nope/messages"),
+            ("GET", "/api/conversations/nope/usage"),
+            ("GET", "/api/usage?days=0"),
             ("GET", "/api/nothing-here"),
         ]
     ),
@@ -259,3 +267,63 @@ async def api_app(settings, db):
         await start(client, "fuzzer")
         await start(alice, "alice")
         yield client, alice
+
+
+async def test_token_usage_is_summed_and_never_shown_to_another_user(api, db):
+    alice, bob = api(), api()
+    talk = (await start(alice, "alice"))["conversation_id"]
+    other = (await start(alice, "alice"))["conversation_id"]
+    bobs = (await start(bob, "bob"))["conversation_id"]
+    now = datetime.now(UTC)
+    async with db.session() as store:
+        alice_id = (await UserRepository(store).get_by_name("alice")).id
+        bob_id = (await UserRepository(store).get_by_name("bob")).id
+        usage = UsageRepository(store, alice_id)
+        await usage.add(talk, 2000, 30, at=now)
+        await usage.add(talk, 2100, 45, at=now)
+        await usage.add(talk, 900, 120, purpose="summary", at=now)
+        await usage.add(other, 1000, 10, at=now)
+        await usage.add(other, 500, 5, at=now - timedelta(days=1))
+        await UsageRepository(store, bob_id).add(bobs, 7777, 77, at=now)
+
+    response = await alice.get(f"/api/conversations/{talk}/usage")
+    assert response.status_code == 200
+    assert response.json() == {
+        "conversation_id": talk,
+        "requests": 3,
+        "prompt_tokens": 5000,
+        "completion_tokens": 195,
+        "total_tokens": 5195,
+    }
+    today, yesterday = now.date(), (now - timedelta(days=1)).date()
+    days = (await alice.get("/api/usage?days=2")).json()
+    assert [(d["day"], d["requests"], d["total_tokens"]) for d in days] == [
+        (yesterday.isoformat(), 1, 505),
+        (today.isoformat(), 4, 6205),
+    ]
+    assert [d["day"] for d in (await alice.get("/api/usage")).json()] == [
+        yesterday.isoformat(),
+        today.isoformat(),
+    ]
+    assert [d["day"] for d in (await alice.get("/api/usage?days=1")).json()] == [today.isoformat()]
+
+    # Bob's own numbers only; Alice's conversation is as unknown to him as a made-up one.
+    assert (await bob.get(f"/api/conversations/{talk}/usage")).status_code == 404
+    assert (await bob.get("/api/conversations/nope/usage")).status_code == 404
+    assert [(d["requests"], d["total_tokens"]) for d in (await bob.get("/api/usage")).json()] == [
+        (1, 7854)
+    ]
+    assert (await alice.get(f"/api/conversations/{bobs}/usage")).status_code == 404
+
+
+async def test_usage_outlives_its_conversation(db):
+    """A deleted conversation's tokens still count for the day: the limits counted them."""
+    async with db.session() as store:
+        alice = await UserRepository(store).get_or_create("alice")
+        conversation = await ConversationRepository(store, alice.id).create()
+        usage = UsageRepository(store, alice.id)
+        await usage.add(conversation.id, 1200, 40)
+        await ConversationRepository(store, alice.id).delete(conversation.id)
+        [day] = await usage.by_day(datetime.now(UTC) - timedelta(days=1))
+        assert (day.requests, day.total_tokens) == (1, 1240)
+        assert await usage.conversation_total(conversation.id) is None

@@ -191,7 +191,7 @@ async def test_unreadable_scripts_fall_back_to_alembic(tmp_path):
 
 @pytest.mark.parametrize("shape", ["merge", "branches"])
 def test_script_heads_follow_merges_and_branches(tmp_path, shape):
-    down = "('0001_initial', '0002_more')" if shape == "merge" else "'0001_initial'"
+    down = f"('{HEAD}', '0002_more')" if shape == "merge" else f"'{HEAD}'"
     migrations = _with_revision(tmp_path, NEXT_REVISION)
     (migrations / "versions" / "0003_other.py").write_text(
         f"revision: str = '0003_other'\ndown_revision: tuple | str | None = {down}\n"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,8 @@ from assistant.store.repository import (
     ConversationRepository,
     NoteRepository,
     ReminderRepository,
+    UsageRepository,
+    UsageTotals,
     UserRepository,
 )
 
@@ -92,6 +94,33 @@ class ReminderOut(BaseModel):
     status: str
 
 
+class UsageOut(BaseModel):
+    """Tokens of language-model requests, as the provider reported them."""
+
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, totals: UsageTotals, **extra: Any):
+        return cls(
+            requests=totals.requests,
+            prompt_tokens=totals.prompt_tokens,
+            completion_tokens=totals.completion_tokens,
+            total_tokens=totals.total_tokens,
+            **extra,
+        )
+
+
+class ConversationUsageOut(UsageOut):
+    conversation_id: str
+
+
+class DayUsageOut(UsageOut):
+    day: date  # UTC
+
+
 Store = Annotated[AsyncSession, Depends(get_store_session)]
 Current = Annotated[WebSession, Depends(current_session)]
 
@@ -141,6 +170,25 @@ async def conversation_messages(conversation_id: str, current: Current, store: S
     if await conversations.get(conversation_id) is None:
         raise HTTPException(404, "No such conversation for this user.")
     return await conversations.messages(conversation_id)
+
+
+@router.get("/conversations/{conversation_id}/usage", response_model=ConversationUsageOut)
+async def conversation_usage(conversation_id: str, current: Current, store: Store):
+    """The tokens this conversation's requests took, summaries included."""
+    totals = await UsageRepository(store, current.user_id).conversation_total(conversation_id)
+    if totals is None:
+        raise HTTPException(404, "No such conversation for this user.")
+    return ConversationUsageOut.of(totals, conversation_id=conversation_id)
+
+
+@router.get("/usage", response_model=list[DayUsageOut])
+async def daily_usage(
+    current: Current, store: Store, days: Annotated[int, Query(ge=1, le=366)] = 7
+) -> list[DayUsageOut]:
+    """The user's tokens per UTC day, over the last ``days`` days (today included)."""
+    first = datetime.combine(datetime.now(UTC).date() - timedelta(days=days - 1), time(), UTC)
+    rows = await UsageRepository(store, current.user_id).by_day(first)
+    return [DayUsageOut.of(row, day=row.day) for row in rows]
 
 
 @router.get("/notes", response_model=list[NoteOut])

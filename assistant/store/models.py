@@ -218,3 +218,27 @@ class Reminder(Base):
     # While DELIVERING: which session's claim (its token) and until when it holds.
     claimed_by: Mapped[str | None] = mapped_column(String(32))
     claimed_until: Mapped[datetime | None]
+
+
+class LLMUsage(Base):
+    """The tokens one language-model request took, as the provider reported them.
+
+    One row per request, replies and summaries alike: what a free key's limits count. Kept when
+    its conversation is deleted (the conversation becomes NULL), so the day's sum stays true.
+    """
+
+    __tablename__ = "llm_usage"
+    __table_args__ = (Index("ix_llm_usage_user_id_created_at", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    conversation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    # "reply" (a turn of the conversation) or "summary" (condensing old history).
+    purpose: Mapped[str] = mapped_column(String(16))
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    # Prompt tokens the provider served from its prefix cache, when it says.
+    cached_tokens: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from assistant.store.models import (
     TITLE_MAX_CHARS,
     Conversation,
+    LLMUsage,
     Message,
     MessageKind,
     Note,
@@ -611,3 +612,90 @@ def _claimable(now: datetime) -> Any:
         Reminder.status == ReminderStatus.PENDING,
         (Reminder.status == ReminderStatus.DELIVERING) & (Reminder.claimed_until <= now),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    """Tokens summed over some language-model requests."""
+
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class DayUsage(UsageTotals):
+    day: date = date.min  # UTC
+
+
+class UsageRepository(_UserScoped):
+    """Token usage of the user's language-model requests (see ``LLMUsage``)."""
+
+    async def add(
+        self,
+        conversation_id: str | None,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        cached_tokens: int | None = None,
+        purpose: str = "reply",
+        at: datetime | None = None,
+    ) -> LLMUsage:
+        """Record one request. A conversation that is gone (or not the user's) is recorded as
+        none: the tokens were spent all the same."""
+        for what, value in (
+            ("prompt_tokens", prompt_tokens),
+            ("completion_tokens", completion_tokens),
+        ):
+            if value < 0:
+                raise ValueError(f"{what} must not be negative, got {value}")
+        if conversation_id is not None:
+            owned = await ConversationRepository(self._session, self._user_id).get(conversation_id)
+            conversation_id = owned.id if owned is not None else None
+        usage = LLMUsage(
+            user_id=self._user_id,
+            conversation_id=conversation_id,
+            purpose=purpose,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cached_tokens=cached_tokens,
+            created_at=_require_aware(at, "at") if at is not None else utcnow(),
+        )
+        self._session.add(usage)
+        await self._session.commit()
+        return usage
+
+    async def conversation_total(self, conversation_id: str) -> UsageTotals | None:
+        """The conversation's sum; None if it doesn't exist or isn't the user's."""
+        if await ConversationRepository(self._session, self._user_id).get(conversation_id) is None:
+            return None
+        stmt = select(*_SUMS).where(
+            LLMUsage.user_id == self._user_id, LLMUsage.conversation_id == conversation_id
+        )
+        return UsageTotals(*(await self._session.execute(stmt)).one())
+
+    async def by_day(self, since: datetime) -> list[DayUsage]:
+        """The user's sums per UTC day, from ``since`` on, oldest day first."""
+        day = func.date(LLMUsage.created_at)
+        stmt = (
+            select(day, *_SUMS)
+            .where(LLMUsage.user_id == self._user_id)
+            .where(LLMUsage.created_at >= _require_aware(since, "since"))
+            .group_by(day)
+            .order_by(day)
+        )
+        return [
+            DayUsage(requests, prompt, completion, day=date.fromisoformat(text))
+            for text, requests, prompt, completion in await self._session.execute(stmt)
+        ]
+
+
+_SUMS = (
+    func.count(LLMUsage.id),
+    func.coalesce(func.sum(LLMUsage.prompt_tokens), 0),
+    func.coalesce(func.sum(LLMUsage.completion_tokens), 0),
+)

@@ -16,7 +16,7 @@ from assistant.store.repository import NoteRepository, UserRepository
 from .conftest import sqlite_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-APP_TABLES = {"users", "conversations", "messages", "notes", "notes_fts", "reminders"}
+APP_TABLES = {"users", "conversations", "messages", "notes", "notes_fts", "reminders", "llm_usage"}
 (HEAD,) = script_heads()
 
 
@@ -99,7 +99,8 @@ async def test_models_match_migrations(db: Database) -> None:
 async def test_failed_migration_is_rolled_back(tmp_path: Path) -> None:
     migrations = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
-    (migrations / "versions" / "0002_broken.py").write_text(
+    (head,) = script_heads()
+    (migrations / "versions" / "9999_broken.py").write_text(
         "from alembic import op\n"
         "revision = '0002_broken'\n"
         f"down_revision = {HEAD!r}\n"
