@@ -296,6 +296,7 @@ def threaded_appender(db, user_id: int, conversation_id: str):
     """
     from sqlalchemy import create_engine, event, func, insert, select, update
 
+    from assistant.pipeline.memory import MessageRecord
     from assistant.store.database import _set_sqlite_pragmas
     from assistant.store.models import Conversation, Message, MessageKind, Role, utcnow
     from assistant.store.repository import make_title
@@ -304,6 +305,8 @@ def threaded_appender(db, user_id: int, conversation_id: str):
     event.listen(engine, "connect", _set_sqlite_pragmas)
 
     def write(record) -> None:
+        if not isinstance(record, MessageRecord):
+            return  # token usage: not what this ablation measures
         now = utcnow()
         next_seq = (
             select(func.coalesce(func.max(Message.seq), 0) + 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,13 @@ from tests.fakes.groq import FakeGroq
 from tests.speech import SAMPLE_RATE, speech_pcm
 
 CHUNK_SECS = 0.02
+# The time carried with the user's latest turn in each LLM request (pipeline.prompt.clock_line).
+_CLOCK_LINE = re.compile(r"^\[Local time: [^\]\n]*\]\n")
+
+
+def without_clock(content: str | None) -> str | None:
+    """A request message's text as the user said it (and as it is stored)."""
+    return _CLOCK_LINE.sub("", content) if isinstance(content, str) else content
 
 
 class AudioCapture(FrameProcessor):

@@ -16,6 +16,7 @@ from assistant.pipeline.memory import ConversationRecorder, MessageRecord, store
 from assistant.store.database import Database
 from assistant.store.models import Message, Note
 from assistant.store.repository import ConversationRepository, NoteRepository, UserRepository
+from tests.harness import without_clock
 from tests.test_faults import say
 
 RECORDS_PER_WRITER = 220
@@ -43,7 +44,7 @@ async def test_two_live_sessions_of_one_user(headless, fake_groq, warnings_logge
     """Two tabs on the same conversation, talking at the same moment."""
 
     def echo(request):
-        said = [m["content"] for m in request["messages"] if m["role"] == "user"][-1]
+        said = [without_clock(m["content"]) for m in request["messages"] if m["role"] == "user"][-1]
         return f"You said {said}."
 
     fake_groq.default_reply = echo

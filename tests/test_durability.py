@@ -25,6 +25,7 @@ from assistant.pipeline.builder import greeting
 from assistant.store.database import Database
 from assistant.store.repository import ConversationRepository, UserRepository
 from tests.fakes.groq import TextReply
+from tests.harness import without_clock
 from tests.live_server import pin_ice_to_loopback
 from tests.rtc_client import RTCClient
 from tests.speech import require_speech_tools, speech_wav
@@ -253,7 +254,7 @@ async def test_kill_9_mid_conversation(server_env, settings, tmp_path, monkeypat
 
     assert client.server_messages("session")[0]["resumed"] is True
     history = [
-        (m["role"], m.get("content"))
+        (m["role"], without_clock(m.get("content")))
         for m in fake_groq.chat_requests[requests_before]["messages"]
         if m["role"] != "system"
     ]

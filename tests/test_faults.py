@@ -21,7 +21,7 @@ from assistant.pipeline.stt import STT_RETRIES
 from assistant.store.repository import ConversationRepository
 from tests import harness
 from tests.fakes.groq import TextReply
-from tests.harness import CHUNK_SECS, LiveSession
+from tests.harness import CHUNK_SECS, LiveSession, without_clock
 from tests.speech import SAMPLE_RATE, speech_wav
 
 EARLIER = [
@@ -85,7 +85,7 @@ async def next_turn_works(live: LiveSession, fake_groq, fake_cartesia) -> list[t
 
 def last_request_history(fake_groq) -> list[tuple[str, str]]:
     messages = fake_groq.chat_requests[-1]["messages"]
-    return [(m["role"], m.get("content")) for m in messages if m["role"] != "system"]
+    return [(m["role"], without_clock(m.get("content"))) for m in messages if m["role"] != "system"]
 
 
 def watch_voice(live: LiveSession) -> tuple[list[dict], asyncio.Event]:

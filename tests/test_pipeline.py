@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.harness import without_clock
 from tests.speech import rms
 
 
@@ -40,7 +41,11 @@ async def test_spoken_turn_is_answered_saved_and_resumed(headless, fake_groq, fa
         await live.wait_for_messages(lambda rows: len(rows) >= 4)
 
     resumed_messages = fake_groq.chat_requests[1]["messages"]
-    texts = [(m["role"], m.get("content")) for m in resumed_messages if m["role"] != "system"]
+    texts = [
+        (m["role"], without_clock(m.get("content")))
+        for m in resumed_messages
+        if m["role"] != "system"
+    ]
     assert texts[:3] == [
         ("user", "my favourite music is jazz"),
         ("assistant", "Nice to meet you, Alice. I'll remember that you love jazz."),

@@ -28,7 +28,7 @@ from pipecat.processors.aggregators.llm_response_universal import UserTurnMessag
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from assistant.pipeline import builder
-from assistant.pipeline.memory import ConversationRecorder, MessageRecord, store_appender
+from assistant.pipeline.memory import ConversationRecorder, MessageRecord, Record, store_appender
 
 FOREVER = 600.0  # a hold that never ends within a test
 
@@ -241,8 +241,9 @@ async def test_in_a_live_session_the_users_message_is_written_after_the_llm_requ
     def watched_appender(db, user_id, conversation_id):
         append = store_appender(db, user_id, conversation_id)
 
-        async def watched(record: MessageRecord) -> None:
-            chat_requests_at_write[record.role] = len(fake_groq.chat_requests)
+        async def watched(record: Record) -> None:
+            if isinstance(record, MessageRecord):  # not the usage records
+                chat_requests_at_write[record.role] = len(fake_groq.chat_requests)
             await append(record)
 
         return watched

@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 
+from tests.harness import without_clock
 from tests.live_server import pin_ice_to_loopback, running_server
 from tests.rtc_client import RTCClient
 from tests.speech import require_speech_tools, speech_wav
@@ -90,7 +91,11 @@ async def test_two_users_talk_at_once_and_sessions_end_cleanly(
     voice_server, fake_groq, fake_cartesia
 ):
     def answer(request):
-        said = [m.get("content") or "" for m in request["messages"] if m["role"] == "user"]
+        said = [
+            without_clock(m.get("content")) or ""
+            for m in request["messages"]
+            if m["role"] == "user"
+        ]
         return f"You said {said[-1]}."
 
     fake_groq.reply_with(answer, times=2)

@@ -28,6 +28,7 @@ from pipecat.frames.frames import (
     TTSStoppedFrame,
     TTSTextFrame,
 )
+from pipecat.metrics.metrics import LLMTokenUsage
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -52,8 +53,9 @@ from assistant.pipeline.llm import (
     is_timeout,
     is_tool_use_failed,
 )
-from assistant.pipeline.memory import ConversationRecorder, store_appender
-from assistant.pipeline.prompt import system_instruction
+from assistant.pipeline.memory import ConversationRecorder, UsageRecord, store_appender
+from assistant.pipeline.prompt import clock_line, system_instruction
+from assistant.pipeline.rate_limits import LLMRateLimitedError
 from assistant.pipeline.stt import AssistantSTT, create_stt
 from assistant.pipeline.summarizer import summarize_overflow
 from assistant.pipeline.tts import AssistantTTS, VoiceState, create_tts, tls_context
@@ -219,8 +221,9 @@ async def build_voice_session(
     voice = VoiceState(conversation.emotion, conversation.speed, conversation.volume)
     resumed = bool(history)
 
+    # The same for the whole session (a prefix providers can cache); the time goes per turn.
     instruction = system_instruction(
-        user_name=spec.user_name, timezone=spec.timezone, now=now(), resumed=resumed
+        user_name=spec.user_name, timezone=spec.timezone, resumed=resumed
     )
     # 100-300 ms of blocking work: two ONNX model loads (Silero VAD, smart-turn) and the STT and
     # LLM clients' TLS contexts (certificate loading), and on the first session the one every
@@ -228,7 +231,9 @@ async def build_voice_session(
     # session each time someone connects; onnxruntime and OpenSSL release the GIL while they
     # work, so in a worker thread it doesn't. Constructing these off the loop is safe: none of
     # them touches the loop until the pipeline starts (asyncio primitives bind lazily).
-    stt, llm, user_params = await asyncio.to_thread(_blocking_parts, settings, instruction)
+    stt, llm, user_params = await asyncio.to_thread(
+        _blocking_parts, settings, instruction, lambda: clock_line(spec.timezone, now())
+    )
     tts = create_tts(settings, voice)
     session_ref: list[VoiceSession] = []
 
@@ -255,7 +260,8 @@ async def build_voice_session(
 
     recorder = ConversationRecorder(store_appender(db, spec.user_id, spec.conversation_id))
     recorder.attach(aggregators.user(), aggregators.assistant())
-    _apologize_on_errors(llm, stt)
+    _record_usage(llm, recorder, spec.conversation_id)
+    _apologize_on_errors(llm, stt, notify)
     # The repeat is not stored: the reply it repeats already is.
     voice_drops = VoiceDropWatch(
         tts,
@@ -326,12 +332,12 @@ async def build_voice_session(
 
 
 def _blocking_parts(
-    settings: Settings, instruction: str
+    settings: Settings, instruction: str, clock: Callable[[], str]
 ) -> tuple[AssistantSTT, AssistantLLM, LLMUserAggregatorParams]:
     """What building a session does that blocks (model loads, TLS contexts): run in a thread."""
     stt = create_stt(settings)
     tls_context()
-    return stt, create_llm(settings, instruction), _user_params(settings)
+    return stt, create_llm(settings, instruction, clock), _user_params(settings)
 
 
 def _user_params(settings: Settings) -> LLMUserAggregatorParams:
@@ -371,11 +377,43 @@ def llm_apology(error: ErrorFrame) -> str:
     return APOLOGIES.get(error.category, APOLOGIES["llm"])
 
 
-def _apologize_on_errors(llm: AssistantLLM, stt: FrameProcessor) -> None:
-    """Say a short apology when a turn fails, so the user is never left in silence."""
+def _record_usage(llm: AssistantLLM, recorder: ConversationRecorder, conversation_id: str) -> None:
+    """Each response's token usage: logged, and stored by the session's ordered writer."""
+
+    @llm.event_handler("on_llm_usage")
+    async def _on_usage(_llm, tokens: LLMTokenUsage):
+        cached = tokens.cache_read_input_tokens
+        logger.info(
+            f"LLM usage in {conversation_id}: {tokens.prompt_tokens} prompt tokens"
+            f"{f' ({cached} cached)' if cached else ''}, "
+            f"{tokens.completion_tokens} completion tokens"
+        )
+        recorder.record(UsageRecord(tokens.prompt_tokens, tokens.completion_tokens, cached))
+
+
+def _apologize_on_errors(
+    llm: AssistantLLM, stt: FrameProcessor, notify: Callable[[dict[str, Any]], Awaitable[None]]
+) -> None:
+    """Say a short apology when a turn fails, so the user is never left in silence.
+
+    A rate limit that lasts is said plainly, once; the page is told at each turn it refuses,
+    so it keeps showing why nothing is answered."""
 
     @llm.event_handler("on_error")
     async def _on_llm_error(processor, error: ErrorFrame):
+        limited = error.exception
+        if isinstance(limited, LLMRateLimitedError):
+            await notify(
+                {
+                    "type": "llm-limit",
+                    "message": limited.message,
+                    "daily": limited.limit.daily,
+                    "resets_in_secs": round(limited.wait_secs),
+                }
+            )
+            if limited.first:  # a service notice, not part of the conversation
+                await processor.push_frame(TTSSpeakFrame(limited.message, append_to_context=False))
+            return
         await processor.push_frame(TTSSpeakFrame(llm_apology(error)))
 
     @stt.event_handler("on_error")

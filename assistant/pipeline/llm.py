@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Callable
 from typing import Any
 
+import httpx
+from loguru import logger
 from openai import (
     APITimeoutError,
     AsyncOpenAI,
@@ -12,9 +16,12 @@ from openai import (
     BadRequestError,
     NotGiven,
     Omit,
+    RateLimitError,
     RequestOptions,
 )
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.metrics.metrics import LLMTokenUsage
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.groq.llm import GroqLLMService
 from pipecat.utils.errors import ErrorCategory
@@ -22,7 +29,15 @@ from pipecat.utils.http import TIMEOUT_EXCEPTIONS
 from pipecat.utils.types import assert_given
 
 from assistant.config import Settings, secret_value
-from assistant.pipeline.groq_http import bounded_timeout
+from assistant.pipeline.groq_http import bounded_timeout, keep_alive_http_client
+from assistant.pipeline.rate_limits import (
+    NOTICEABLE_WAIT_SECS,
+    ONE_MOMENT,
+    UNKNOWN_WAIT_SECS,
+    LLMRateLimitedError,
+    RateLimit,
+    rate_limit_of,
+)
 
 
 class LLMTimeoutError(TimeoutError):
@@ -39,6 +54,20 @@ def is_tool_use_failed(error: BaseException) -> bool:
 def is_timeout(error: BaseException) -> bool:
     """Our own bound, the SDK's request timeout, or a read timeout while streaming."""
     return isinstance(error, (TimeoutError, APITimeoutError, *TIMEOUT_EXCEPTIONS))
+
+
+# After waiting out a 429, the answer itself still needs this much of the turn's bound.
+RATE_LIMIT_ANSWER_SECS = 1.0
+# Short 429s waited out in one turn before it gives up (the SDK's own retry count).
+RATE_LIMIT_RETRIES = 2
+
+
+class GroqClient(AsyncOpenAI):
+    """The openai client, less its own retries of 429: whether a turn can wait for the limit
+    is `AssistantLLM`'s call (it knows the turn's bound and tells the user)."""
+
+    def _should_retry(self, response: httpx.Response) -> bool:  # the SDK's one hook for it
+        return response.status_code != 429 and super()._should_retry(response)
 
 
 # `create`'s per-request arguments that are request options rather than body fields.
@@ -59,35 +88,104 @@ class AssistantLLM(GroqLLMService):
     the next turn usually works, so it is reported as an APPLICATION error instead.
 
     The openai SDK waits up to 600 s for a response and, once streaming, for each chunk. Here
-    `timeout_secs` bounds both: the wait for the response (the SDK's own retries of 429/5xx
+    `timeout_secs` bounds both: the wait for the response (the SDK's own retries of 5xx
     included) and every silence between two streamed chunks. Either way the turn ends with an
     error the session answers with an apology, and the next turn starts afresh.
+
+    A 429 whose wait fits in that bound is waited out (saying "one moment" when the wait is
+    noticeable); a longer one, or a daily limit, fails the turn with `LLMRateLimitedError`, and
+    the turns that follow until it resets fail the same way without asking Groq again.
+
+    `clock_line`, when given, is put before the user's latest words in each request (not in the
+    context, so never stored): the time changes every turn, the system instruction doesn't.
+
+    Each response's token usage is reported to `on_llm_usage` handlers (an `LLMTokenUsage`).
     """
 
-    def __init__(self, *, timeout_secs: float, **kwargs):
+    def __init__(
+        self, *, timeout_secs: float, clock_line: Callable[[], str] | None = None, **kwargs
+    ):
         # Set before super().__init__, which calls create_client.
         self._timeout_secs = timeout_secs
+        self._clock_line = clock_line
+        self._limited_until: float | None = None  # loop time
+        self._limit: RateLimit | None = None
         super().__init__(**kwargs)
+        self._register_event_handler("on_llm_usage", sync=True)
 
     @property
     def client(self) -> AsyncOpenAI:
         """The session's Groq client (bounded as below), for requests outside the pipeline."""
         return self._client
 
-    def create_client(self, api_key=None, base_url=None, **kwargs):
-        client = super().create_client(api_key, base_url, **kwargs)
+    def create_client(
+        self,
+        api_key=None,
+        base_url=None,
+        organization=None,
+        project=None,
+        default_headers=None,
+        **kwargs,
+    ):
+        # pipecat's client (BaseOpenAILLMService.create_client), as a GroqClient.
+        client = GroqClient(
+            api_key=api_key,
+            base_url=base_url,
+            organization=organization,
+            project=project,
+            http_client=keep_alive_http_client(),
+            default_headers=default_headers,
+        )
         return client.with_options(timeout=bounded_timeout(self._timeout_secs))
 
     async def get_chat_completions(self, context: LLMContext) -> AsyncStream[ChatCompletionChunk]:
         # One bound for the whole wait before the stream starts, however many attempts the SDK
-        # makes (it retries 429, 5xx and timeouts twice, with backoff).
+        # makes (it retries 5xx and timeouts twice, with backoff) and 429s waited out.
         try:
-            async with asyncio.timeout(self._timeout_secs):
-                return await self.stream_chat(await self.request_params(context))
+            async with asyncio.timeout(self._timeout_secs) as bound:
+                params = await self.request_params(context)
+                return await self._send_within_rate_limits(params, bound)
         except TimeoutError as error:
             raise LLMTimeoutError(
                 f"no response from the language model within {self._timeout_secs:g} s"
             ) from error
+
+    async def _send_within_rate_limits(
+        self, params: dict[str, Any], bound: asyncio.Timeout
+    ) -> AsyncStream[ChatCompletionChunk]:
+        loop = asyncio.get_running_loop()
+        if self._limited_until is not None and self._limit is not None:
+            left = self._limited_until - loop.time()
+            if left > 0:
+                raise LLMRateLimitedError(self._limit, left, first=False)
+            self._limited_until = self._limit = None
+        retries, said_one_moment = 0, False
+        while True:
+            try:
+                return await self.stream_chat(params)
+            except RateLimitError as error:
+                limit = rate_limit_of(error)
+                wait = limit.wait_secs
+                room = (bound.when() or math.inf) - loop.time()
+                if limit.daily or wait is None or wait + RATE_LIMIT_ANSWER_SECS > room:
+                    wait = wait if wait is not None else UNKNOWN_WAIT_SECS
+                    self._limited_until, self._limit = loop.time() + wait, limit
+                    logger.warning(f"rate limited for {wait:g} s: {limit.detail}")
+                    raise LLMRateLimitedError(limit, wait, first=True) from error
+                if retries == RATE_LIMIT_RETRIES:
+                    raise
+                retries += 1
+                logger.info(f"rate limited; retrying in {wait:g} s: {limit.detail}")
+                if wait >= NOTICEABLE_WAIT_SECS and not said_one_moment:
+                    said_one_moment = True
+                    await self.push_frame(TTSSpeakFrame(ONE_MOMENT, append_to_context=False))
+                await asyncio.sleep(wait)
+
+    async def start_llm_usage_metrics(self, tokens: LLMTokenUsage):
+        # pipecat calls this once per response with its `usage` (stream_options.include_usage),
+        # and makes a metrics frame of it only if usage metrics are enabled.
+        await self._call_event_handler("on_llm_usage", tokens)
+        await super().start_llm_usage_metrics(tokens)
 
     async def request_params(self, context: LLMContext) -> dict[str, Any]:
         """The request pipecat's `get_chat_completions` makes for this context."""
@@ -97,6 +195,10 @@ class AssistantLLM(GroqLLMService):
             system_instruction=assert_given(self._settings.system_instruction),
             convert_developer_to_user=not self.supports_developer_role,
         )
+        if self._clock_line is not None:
+            params_from_context["messages"] = with_line_before_last_user_turn(
+                params_from_context["messages"], self._clock_line()
+            )
         return self.build_chat_completion_params(params_from_context)
 
     async def stream_chat(self, params: dict[str, Any]) -> AsyncStream[ChatCompletionChunk]:
@@ -131,14 +233,37 @@ class AssistantLLM(GroqLLMService):
     def _classify_error(self, exception: Exception) -> ErrorCategory | None:
         if is_tool_use_failed(exception):
             return ErrorCategory.APPLICATION
+        if isinstance(exception, LLMRateLimitedError):
+            return ErrorCategory.RATE_LIMIT
         return super()._classify_error(exception)
 
 
-def create_llm(settings: Settings, system_instruction: str) -> AssistantLLM:
+def with_line_before_last_user_turn(messages: list[Any], line: str) -> list[Any]:
+    """``messages`` with ``line`` before the text of the last user message (a new dict: the
+    context's own messages are left alone)."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            content = f"{line}\n{content}"
+        elif isinstance(content, list):
+            content = [{"type": "text", "text": line}, *content]
+        else:
+            return messages
+        return [*messages[:index], {**message, "content": content}, *messages[index + 1 :]]
+    return messages
+
+
+def create_llm(
+    settings: Settings, system_instruction: str, clock_line: Callable[[], str] | None = None
+) -> AssistantLLM:
     return AssistantLLM(
         api_key=secret_value(settings.groq_api_key),
         base_url=settings.groq_base_url,
         timeout_secs=settings.llm_timeout_secs,
+        clock_line=clock_line,
         settings=AssistantLLM.Settings(
             model=settings.groq_llm_model, system_instruction=system_instruction
         ),

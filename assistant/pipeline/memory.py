@@ -1,4 +1,5 @@
-"""Memory: every user and assistant message, tool call and tool result is saved as it happens.
+"""Memory: every user and assistant message, tool call and tool result is saved as it happens,
+and so is the token usage of each language-model request.
 
 Persistence is driven by pipecat's events rather than by reading `context.messages`, because the
 context is rewritten in place (tool results start as "IN_PROGRESS" and are replaced later).
@@ -30,7 +31,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 
 from assistant.store.database import Database
-from assistant.store.repository import ConversationRepository, NotFoundError
+from assistant.store.repository import ConversationRepository, NotFoundError, UsageRepository
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,22 @@ class MessageRecord:
     interrupted: bool = False
 
 
-AppendMessage = Callable[[MessageRecord], Awaitable[None]]
+@dataclass(frozen=True)
+class UsageRecord:
+    """The tokens one language-model request took (its response's `usage`)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int | None = None
+
+
+Record = MessageRecord | UsageRecord
+AppendMessage = Callable[[Record], Awaitable[None]]
 # The longest a record waits for the bot to start speaking: the most a crash can lose.
 MAX_HOLD_SECS = 0.5
 # The conversation was deleted while the session ran, or the record itself is invalid.
 PERMANENT_ERRORS = (NotFoundError, ValueError)
-MessageListener = Callable[[MessageRecord], Awaitable[None]]
+MessageListener = Callable[[Record], Awaitable[None]]
 
 _SETTLED = {
     FunctionCallEventKind.COMPLETED,
@@ -62,8 +73,16 @@ _SETTLED = {
 def store_appender(db: Database, user_id: int, conversation_id: str) -> AppendMessage:
     """An `AppendMessage` that commits each record to one user's conversation."""
 
-    async def append(record: MessageRecord) -> None:
+    async def append(record: Record) -> None:
         async with db.session() as session:
+            if isinstance(record, UsageRecord):
+                await UsageRepository(session, user_id).add(
+                    conversation_id,
+                    record.prompt_tokens,
+                    record.completion_tokens,
+                    cached_tokens=record.cached_tokens,
+                )
+                return
             await ConversationRepository(session, user_id).append(
                 conversation_id,
                 role=record.role,
@@ -105,7 +124,7 @@ class ConversationRecorder:
         self._max_hold_secs = max_hold_secs
         self._clock = clock
         self._timeout = timeout
-        self._queue: asyncio.Queue[tuple[MessageRecord, float]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Record, float]] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._listeners: list[MessageListener] = []
         self._call_arguments: dict[str, tuple[str, Any]] = {}
@@ -144,7 +163,7 @@ class ConversationRecorder:
         self.release()
         await self._queue.join()
 
-    def record(self, record: MessageRecord) -> None:
+    def record(self, record: Record) -> None:
         self._queue.put_nowait((record, self._clock()))
 
     def hold(self) -> None:
@@ -218,18 +237,18 @@ class ConversationRecorder:
                 async with self._timeout(delay):
                     await self._released.wait()
 
-    async def _save(self, record: MessageRecord) -> bool:
+    async def _save(self, record: Record) -> bool:
         attempt = 0
         while True:
             try:
                 await self._append(record)
                 return True
             except PERMANENT_ERRORS as error:  # retrying can't help: say so, keep the rest going
-                logger.error(f"a {record.role} message cannot be saved ({error}); skipping it")
+                logger.error(f"{_what(record)} cannot be saved ({error}); skipping it")
                 return False
             except Exception as error:  # a full disk or a locked file must not end the call
                 attempt += 1
-                logger.warning(f"saving a {record.role} message failed ({error}); retrying")
+                logger.warning(f"saving {_what(record)} failed ({error}); retrying")
                 await asyncio.sleep(min(self._retry_delay * attempt, 2.0))
 
 
@@ -250,6 +269,10 @@ class _RecorderObserver(FunctionCallObserver):
             self._recorder.release()
         else:
             await super().on_push_frame(data)
+
+
+def _what(record: Record) -> str:
+    return f"a {record.role} message" if isinstance(record, MessageRecord) else "a usage record"
 
 
 def _tool_result_text(event: FunctionCallEvent) -> str:

@@ -1,4 +1,9 @@
-"""The system instruction: who the assistant is, how it speaks, and what it knows of now."""
+"""The system instruction (who the assistant is, how it speaks) and the per-turn clock line.
+
+The system instruction is the head of every request, with the tools: it stays byte-identical for
+a whole session, so a provider that caches prompt prefixes can reuse it. What changes from turn
+to turn, the time, travels as a short line with the user's turn instead (`clock_line`).
+"""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -7,22 +12,25 @@ PERSONA = """\
 You are a warm, concise personal voice assistant that remembers past conversations.
 Everything you say is spoken aloud: answer in one to three short sentences of plain speech,
 no markdown, no lists, no emoji, no URLs. Spell out numbers and times the way a person says them.
-You can take, find, change and delete notes, set, list and cancel reminders, and change how your
-voice sounds (emotion, speed, volume). Use a tool whenever the user asks for one of those; never
-pretend you did something a tool does. After a tool runs, confirm briefly what happened. If a tool
-reports an error, tell the user in plain words and ask for what is missing."""
+Use a tool whenever the user asks for something a tool does; never pretend you did something a
+tool does. After a tool runs, confirm briefly what happened. If a tool reports an error, tell the
+user in plain words and ask for what is missing."""
 
 
-def system_instruction(*, user_name: str, timezone: str, now: datetime, resumed: bool) -> str:
-    local = now.astimezone(ZoneInfo(timezone))
+def system_instruction(*, user_name: str, timezone: str, resumed: bool) -> str:
     situation = (
         "This conversation is being resumed: the earlier messages are above; pick up naturally."
         if resumed
         else "This is a new conversation."
     )
     return (
-        f"{PERSONA}\n\nYou are talking with {user_name}. Their time zone is {timezone}; "
-        f"it is now {local:%A %d %B %Y, %H:%M} there ({local.isoformat(timespec='minutes')}). "
-        "Give reminder times to tools as ISO 8601 local times in that zone, "
-        f"or as the user's own words. {situation}"
+        f"{PERSONA}\n\nYou are talking with {user_name}. Their time zone is {timezone}; the "
+        "current local time comes with their latest message. Give reminder times to tools as "
+        f"ISO 8601 local times in that zone, or as the user's own words. {situation}"
     )
+
+
+def clock_line(timezone: str, now: datetime) -> str:
+    """The user's local time, as carried with their turn to the model (never stored)."""
+    local = now.astimezone(ZoneInfo(timezone))
+    return f"[Local time: {local:%A %d %B %Y, %H:%M} ({local.isoformat(timespec='minutes')})]"

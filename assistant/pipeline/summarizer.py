@@ -13,11 +13,12 @@ import asyncio
 
 from loguru import logger
 from openai import AsyncOpenAI
+from openai.types import CompletionUsage
 
 from assistant.config import Settings
 from assistant.store.context import Overflow, find_overflow
 from assistant.store.database import Database
-from assistant.store.repository import ConversationRepository
+from assistant.store.repository import ConversationRepository, UsageRepository
 
 SUMMARY_INSTRUCTION = (
     "You write the memory of a personal voice assistant. Condense the conversation below into "
@@ -75,6 +76,7 @@ async def summarize_overflow(
             max_tokens=MAX_SUMMARY_TOKENS,
             temperature=0.2,
         )
+        await _record_usage(db, user_id, conversation_id, response.usage)
         text = (response.choices[0].message.content or "").strip() if response.choices else ""
         if not text:
             logger.warning(f"the model wrote an empty summary for {conversation_id}")
@@ -89,3 +91,22 @@ async def summarize_overflow(
     except Exception as error:
         logger.warning(f"summarizing conversation {conversation_id} failed: {error!r}")
         return False
+
+
+async def _record_usage(
+    db: Database, user_id: int, conversation_id: str, usage: CompletionUsage | None
+) -> None:
+    """A summary's tokens count against the same limits as the replies'."""
+    if usage is None:
+        return
+    logger.info(
+        f"LLM usage summarizing {conversation_id}: {usage.prompt_tokens} prompt tokens, "
+        f"{usage.completion_tokens} completion tokens"
+    )
+    try:
+        async with db.session() as session:
+            await UsageRepository(session, user_id).add(
+                conversation_id, usage.prompt_tokens, usage.completion_tokens, purpose="summary"
+            )
+    except Exception as error:  # the summary itself is still worth storing
+        logger.warning(f"recording a summary's usage failed: {error!r}")

@@ -26,9 +26,9 @@ that does not answer a tool call of the assistant message before it, an assistan
 also recorded in ``fake.protocol_errors`` so a test can assert there were none.
 
 Replies are scripted per test with a FIFO queue (``reply_text``, ``reply_tool_call``,
-``reply_tool_calls``, ``reply_error``, ``reply_tool_use_failed``, ``reply_delay``,
-``reply_with``); when it is empty ``default_reply`` is used. Transcriptions likewise
-(``transcribe``, ``transcribe_error``, ``default_transcript``). Note that the
+``reply_tool_calls``, ``reply_error``, ``reply_rate_limit``, ``reply_tool_use_failed``,
+``reply_delay``, ``reply_with``); when it is empty ``default_reply`` is used. Transcriptions
+likewise (``transcribe``, ``transcribe_error``, ``default_transcript``). Note that the
 ``openai`` SDK retries 408/409/429/5xx (and dropped connections) twice by default:
 queue an error ``times=3`` to make it reach the caller.
 """
@@ -42,6 +42,7 @@ import asyncio
 import inspect
 import io
 import json
+import math
 import re
 import secrets
 import time
@@ -249,6 +250,61 @@ def default_error_body(status: int) -> dict[str, Any]:
     return {"error": error}
 
 
+# llama-3.3-70b-versatile on a free key.
+FREE_LIMITS = {
+    ("requests", "minute"): 30,
+    ("requests", "day"): 1000,
+    ("tokens", "minute"): 12000,
+    ("tokens", "day"): 100000,
+}
+
+
+def groq_duration(secs: float) -> str:
+    """Groq's way of writing a wait: "7m12.5s", "59.56s", "2h3m0s"."""
+    hours, rest = divmod(secs, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{seconds:.2f}".rstrip("0").rstrip(".") + "s"
+    if minutes or hours:
+        text = f"{int(minutes)}m{text}"
+    if hours:
+        text = f"{int(hours)}h{text}"
+    return text
+
+
+def rate_limit_reply(*, per: str, kind: str, retry_after: float) -> ErrorReply:
+    """Groq's 429 when the ``kind`` per ``per`` limit is spent.
+
+    Groq's own headers: ``x-ratelimit-limit-requests``/``-remaining-requests``/
+    ``-reset-requests`` are about requests per day, the ``-tokens`` ones about tokens per
+    minute, whichever limit was hit; ``retry-after`` only comes with a 429.
+    """
+    if (kind, per) not in FREE_LIMITS:
+        raise ValueError(f"no such Groq limit: {kind} per {per}")
+    limit = FREE_LIMITS[kind, per]
+    code = f"{kind[0].upper()}P{per[0].upper()}"
+    requested = 1203 if kind == "tokens" else 1
+    message = (
+        "Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_fake` "
+        f"service tier `on_demand` on {kind} per {per} ({code}): Limit {limit}, "
+        f"Used {limit - requested // 2}, Requested {requested}. Please try again in "
+        f"{groq_duration(retry_after)}. Need more tokens? Upgrade to Dev Tier today at "
+        "https://console.groq.com/settings/billing"
+    )
+    day_requests_spent = (kind, per) == ("requests", "day")
+    minute_tokens_spent = (kind, per) == ("tokens", "minute")
+    headers = {
+        "retry-after": str(math.ceil(retry_after)),
+        "x-ratelimit-limit-requests": str(FREE_LIMITS["requests", "day"]),
+        "x-ratelimit-limit-tokens": str(FREE_LIMITS["tokens", "minute"]),
+        "x-ratelimit-remaining-requests": "0" if day_requests_spent else "977",
+        "x-ratelimit-remaining-tokens": "0" if minute_tokens_spent else "10797",
+        "x-ratelimit-reset-requests": groq_duration(retry_after if day_requests_spent else 86.4),
+        "x-ratelimit-reset-tokens": groq_duration(retry_after if minute_tokens_spent else 6.02),
+    }
+    body = {"error": {"message": message, "type": kind, "code": "rate_limit_exceeded"}}
+    return ErrorReply(429, body, headers=headers)
+
+
 def _tokens(text: str) -> list[str]:
     """Split text the way a model streams it: each word with its leading whitespace."""
     parts = re.findall(r"\s*\S+", text)
@@ -369,6 +425,8 @@ class FakeGroq:
         self.disconnects = 0  # streams the client hung up on before [DONE]
         # (method, path, client port) of every request: the port tells the TCP connections apart.
         self.request_log: list[tuple[str, str, int]] = []
+        # The `usage` of each completion sent in full (streamed ones: when include_usage asked).
+        self.usage_reported: list[dict[str, Any]] = []
 
         self._replies: list[ChatReply | ReplyFn] = []
         self._transcripts: list[TranscriptReply] = []
@@ -483,6 +541,20 @@ class FakeGroq:
                 ErrorReply(status, body, headers=hdrs, delay=delay, in_stream=in_stream)
             )
 
+    def reply_rate_limit(
+        self,
+        *,
+        per: str = "minute",
+        kind: str = "tokens",
+        retry_after: float = 2.0,
+        times: int = 1,
+    ) -> None:
+        """Queue Groq's 429 for a spent limit (``kind`` "tokens" or "requests", ``per``
+        "minute" or "day"), with the headers and body Groq sends: ``retry-after`` in whole
+        seconds, the ``x-ratelimit-*`` headers, and a message naming the limit and the wait."""
+        for _ in range(times):
+            self._replies.append(rate_limit_reply(per=per, kind=kind, retry_after=retry_after))
+
     def reply_tool_use_failed(
         self, failed_generation: str = '<function=take_note{"content": "x"}</function>'
     ) -> None:
@@ -547,6 +619,7 @@ class FakeGroq:
         self.auth_failures = 0
         self.disconnects = 0
         self.request_log.clear()
+        self.usage_reported.clear()
 
     # ---------------------------------------------------------------- waiting
 
@@ -626,6 +699,10 @@ class FakeGroq:
             return _as_reply(result)
         return _as_reply(item)
 
+    def _report(self, usage: dict[str, Any]) -> dict[str, Any]:
+        self.usage_reported.append(usage)
+        return usage
+
     # ---------------------------------------------------------------- chat
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
@@ -703,7 +780,7 @@ class FakeGroq:
             "choices": [
                 {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             ],
-            "usage": _usage(body, completion),
+            "usage": self._report(_usage(body, completion)),
             "usage_breakdown": None,
             "system_fingerprint": "fp_fake",
             "x_groq": {"id": _request_id()},
@@ -799,6 +876,8 @@ class FakeGroq:
                     await self._sleep(chunk_delay)
             if finish is not None:
                 await response.write(b"data: [DONE]\n\n")
+                if include_usage:
+                    self.usage_reported.append(usage)
             await response.write_eof()
         except ConnectionError:  # the client hung up (e.g. pipecat was interrupted)
             self.disconnects += 1
