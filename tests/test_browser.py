@@ -14,7 +14,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from assistant.store.repository import ConversationRepository, NoteRepository, UserRepository
+from assistant.store.repository import (
+    ConversationRepository,
+    NoteRepository,
+    UsageRepository,
+    UserRepository,
+)
 from assistant.tools.registry import default_tools
 from tests.live_server import pin_ice_to_loopback, running_server
 from tests.speech import require_speech_tools, speech_wav
@@ -329,3 +334,47 @@ async def test_connect_clicked_while_a_resume_is_loading(
             await browser.close()
 
     assert console_errors == []
+
+
+async def test_the_page_shows_a_spent_limit_and_the_tokens_used(
+    settings, db, fake_groq, fake_cartesia, monkeypatch
+):
+    """Groq's daily limit is spent: the assistant says so and the page keeps showing it; the
+    conversation's tokens are shown on request."""
+    from playwright.async_api import async_playwright, expect
+
+    pin_ice_to_loopback(monkeypatch)
+    wav = speech_wav("what is on my list today", lead_silence=3.0, tail_silence=2.0)
+    fake_groq.transcribe("what is on my list today")
+    fake_groq.reply_rate_limit(per="day", kind="tokens", retry_after=3 * 3600)
+    said = "The language service's daily limit is used up; it resets in about 3 hours."
+    async with running_server(settings, db, default_tools) as base_url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        console_errors: list[str] = []
+        page.on("pageerror", lambda error: console_errors.append(str(error)))
+        try:
+            await page.goto(base_url + "/")
+            await sign_in(page)
+            await start_talking(page)
+
+            await expect(page.get_by_test_id("llm-limit")).to_have_text(said, timeout=30_000)
+            await expect(page.get_by_test_id("transcript-assistant").last).to_have_text(
+                said, timeout=15_000
+            )
+
+            conversation_id = await page.evaluate("window.assistantUI.state.conversationId")
+            async with db.session() as store:
+                alice = await UserRepository(store).get_by_name("alice")
+                await UsageRepository(store, alice.id).add(conversation_id, 1800, 40)
+            await expect(page.get_by_test_id("usage-line")).to_be_hidden()
+            await page.get_by_test_id("usage-toggle").click()
+            await expect(page.get_by_test_id("usage-line")).to_contain_text(
+                "1,840 tokens in 1 request (1,800 prompt, 40 reply)"
+            )
+            await page.screenshot(path=ARTIFACTS / "browser-limit-and-usage.png", full_page=True)
+        finally:
+            await browser.close()
+
+    assert console_errors == []
+    assert len(fake_groq.chat_requests) == 1

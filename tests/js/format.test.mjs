@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { dueLabel, formatFactor, messageCount, parseTime, relativeTime } from '../../assistant/server/static/format.js';
+import { dueLabel, formatFactor, messageCount, parseTime, relativeTime, usageLine } from '../../assistant/server/static/format.js';
 
 test("the server's times without an offset are UTC; junk is no time", () => {
   assert.equal(parseTime('2026-01-01T10:00:00').toISOString(), '2026-01-01T10:00:00.000Z');
@@ -45,4 +45,11 @@ test('counts and factors', () => {
   assert.equal(formatFactor(1), '1');
   assert.equal(formatFactor(1.5), '1.5');
   assert.equal(formatFactor(0.75), '0.75');
+});
+
+test("usage: a conversation's tokens and the user's today in one line", () => {
+  const conversation = { requests: 1, prompt_tokens: 1200, completion_tokens: 34, total_tokens: 1234 };
+  const days = [{ total_tokens: 5000 }, { total_tokens: 678 }];
+  assert.equal(usageLine(conversation, days), '1,234 tokens in 1 request (1,200 prompt, 34 reply) · today (UTC) 5,678');
+  assert.match(usageLine({ ...conversation, requests: 2 }, []), /in 2 requests .* today \(UTC\) 0$/);
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { VOICE_BACK_SHOWN_MS, VoiceStatus, describeVoice, nextVoice } from '../../assistant/server/static/notices.js';
+import { LlmLimit, VOICE_BACK_SHOWN_MS, VoiceStatus, describeVoice, nextVoice } from '../../assistant/server/static/notices.js';
 import { FakeClock } from './helpers.mjs';
 
 function statusLine() {
@@ -52,4 +52,18 @@ test('the voice badge says what differs from normal speed and volume', () => {
     speed: 0.8,
     volume: 1.2,
   });
+});
+
+test('a spent language-service limit is said until it resets, each new message restarting the wait', () => {
+  const node = { hidden: true, textContent: '' };
+  const clock = new FakeClock();
+  const limit = new LlmLimit(node, clock);
+  limit.show({ message: 'The daily limit is used up.', resets_in_secs: 10 });
+  assert.deepEqual([node.hidden, node.textContent], [false, 'The daily limit is used up.']);
+  clock.advance(9_000);
+  limit.show({ message: 'Still used up.', resets_in_secs: 10 });
+  clock.advance(9_000);
+  assert.deepEqual([node.hidden, node.textContent], [false, 'Still used up.']);
+  clock.advance(1_000);
+  assert.equal(node.hidden, true);
 });

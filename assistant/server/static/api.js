@@ -53,3 +53,5 @@ export const getMessages = (conversationId) => request(`/api/conversations/${enc
 export const getNotes = () => request('/api/notes');
 export const getReminders = () => request('/api/reminders');
 export const getToolLabels = () => request('/api/tools');
+export const getConversationUsage = (conversationId) => request(`/api/conversations/${encodeURIComponent(conversationId)}/usage`);
+export const getUsage = (days) => request(`/api/usage?days=${days}`);

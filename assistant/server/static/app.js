@@ -15,12 +15,13 @@
 //   layout.js      the narrow layout's drawer and tabs
 //   icon.js        the page's icons
 
-import { getConversations, getMessages, getNotes, getReminders, getToolLabels, selectSession } from './api.js';
+import { getConversationUsage, getConversations, getMessages, getNotes, getReminders, getToolLabels, getUsage, selectSession } from './api.js';
 import { Call, callView, renderCall } from './call.js';
 import { Layout } from './layout.js';
 import { Lists } from './lists.js';
 import { messageHandler } from './messages.js';
-import { DEFAULT_VOICE, VoiceBadge, VoiceStatus, chime, toast as showToast } from './notices.js';
+import { usageLine } from './format.js';
+import { DEFAULT_VOICE, LlmLimit, VoiceBadge, VoiceStatus, chime, toast as showToast } from './notices.js';
 import { VoiceSession } from './rtvi.js';
 import { ToolLabels } from './tools.js';
 import { Transcript } from './transcript.js';
@@ -44,6 +45,8 @@ const el = {
   conversationCount: $('conversation-count'),
   conversationTitle: $('conversation-title'),
   conversationSub: $('conversation-sub'),
+  usageToggle: $('usage-toggle'),
+  usageLine: $('usage-line'),
   stage: $('stage'),
   status: $('status'),
   connect: $('connect'),
@@ -75,6 +78,7 @@ const labels = new ToolLabels();
 const transcript = new Transcript($('transcript'), $('transcript-scroll'), $('transcript-empty'), labels);
 const voiceStatus = new VoiceStatus({ node: $('voice-status'), title: $('voice-status-title'), text: $('voice-status-text') });
 const voiceBadge = new VoiceBadge({ badge: $('voice-badge'), emotion: $('voice-emotion'), extra: $('voice-extra') });
+const llmLimit = new LlmLimit($('llm-limit'));
 const layout = new Layout({ main: el.main, drawerToggle: $('drawer-toggle'), drawerBackdrop: $('drawer-backdrop'), sidebar: $('sidebar') });
 
 const lists = new Lists(el, {
@@ -120,6 +124,7 @@ const onRTVI = messageHandler({
   lists,
   voiceBadge,
   voiceStatus,
+  llmLimit,
   toast,
   chime,
   onConversation(id) {
@@ -270,6 +275,21 @@ function resumeConversation(id) {
   });
 }
 
+/** Shows the current conversation's tokens, and the user's today (UTC), next to its title. */
+async function showUsage() {
+  const id = state.conversationId;
+  if (!id) return;
+  try {
+    const [conversation, days] = await Promise.all([getConversationUsage(id), getUsage(1)]);
+    if (id !== state.conversationId) return;
+    el.usageLine.textContent = usageLine(conversation, days);
+    el.usageLine.dataset.conversationId = id;
+    el.usageLine.hidden = false;
+  } catch (error) {
+    toast({ title: 'Could not load token usage', body: error.message, kind: 'error' });
+  }
+}
+
 async function loadHistory(conversationId) {
   const [messages] = await Promise.all([signedIn(() => getMessages(conversationId)), learnToolLabels()]);
   transcript.clear();
@@ -289,6 +309,7 @@ el.connect.addEventListener('click', () => {
 });
 el.disconnect.addEventListener('click', () => call.hangUp());
 el.mute.addEventListener('click', () => call.toggleMute());
+el.usageToggle.addEventListener('click', showUsage);
 window.addEventListener('pagehide', () => {
   if (call.session) call.session.close();
 });

@@ -59,6 +59,19 @@ export function messageCount(count) {
   return `${count} message${count === 1 ? '' : 's'}`;
 }
 
+const number = new Intl.NumberFormat('en');
+
+/** A conversation's token usage, and the user's today (UTC), in one line. */
+export function usageLine(conversation, days) {
+  const today = days.reduce((sum, day) => sum + day.total_tokens, 0);
+  const requests = `${conversation.requests} request${conversation.requests === 1 ? '' : 's'}`;
+  return (
+    `${number.format(conversation.total_tokens)} tokens in ${requests} ` +
+    `(${number.format(conversation.prompt_tokens)} prompt, ${number.format(conversation.completion_tokens)} reply)` +
+    ` · today (UTC) ${number.format(today)}`
+  );
+}
+
 export function capitalize(text) {
   return text ? text[0].toUpperCase() + text.slice(1) : text;
 }

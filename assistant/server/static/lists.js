@@ -178,6 +178,8 @@ export class Lists {
     const heading = conversationHeading(this.conversations.find((c) => c.id === currentId) || null);
     el.conversationTitle.textContent = heading.title;
     el.conversationSub.textContent = heading.sub;
+    // Usage shown for another conversation is not this one's.
+    if (el.usageLine.dataset.conversationId !== currentId) el.usageLine.hidden = true;
   }
 
   renderNotes(previousIds) {

@@ -8,7 +8,7 @@ import { dueLabel, parseTime } from './format.js';
  * transcript, lists, voice badge and status, `toast` and `chime`; `onConversation(id)` is told
  * which conversation the session is in.
  */
-export function messageHandler({ call, transcript, lists, voiceBadge, voiceStatus, toast, chime, onConversation }) {
+export function messageHandler({ call, transcript, lists, voiceBadge, voiceStatus, llmLimit, toast, chime, onConversation }) {
   function onRTVI({ type, data }) {
     const d = data || {};
     switch (type) {
@@ -111,6 +111,9 @@ export function messageHandler({ call, transcript, lists, voiceBadge, voiceStatu
       case 'voice-available':
         transcript.setVoiceless(!message.available);
         voiceStatus.set(Boolean(message.available));
+        break;
+      case 'llm-limit':
+        llmLimit.show(message);
         break;
       case 'session-moved':
         // The conversation went on in another tab or device; this call ends (no reconnect).

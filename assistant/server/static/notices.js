@@ -115,6 +115,28 @@ export class VoiceStatus {
   }
 }
 
+/**
+ * The language service refuses for a while (a spent daily limit, a long wait): said in the dock
+ * until it resets (the assistant says it once). `clock` is the window's, or a test's.
+ */
+export class LlmLimit {
+  constructor(node, clock = globalThis) {
+    this.node = node;
+    this.clock = clock;
+    this.timer = null;
+  }
+
+  show({ message, resets_in_secs: resetsInSecs }) {
+    this.node.textContent = message || 'The language service is refusing requests for now.';
+    this.node.hidden = false;
+    this.clock.clearTimeout(this.timer);
+    const secs = Number(resetsInSecs) || 60;
+    this.timer = this.clock.setTimeout(() => {
+      this.node.hidden = true;
+    }, secs * 1000);
+  }
+}
+
 export const DEFAULT_VOICE = Object.freeze({ emotion: 'neutral', speed: 1, volume: 1 });
 
 /** A voice message (or part of one) over the voice so far. */
