@@ -70,8 +70,11 @@ class Settings(BaseSettings):
     # asked to say it again. Groq transcribes a few seconds of speech in well under a second.
     stt_timeout_secs: Annotated[float, Field(gt=0.0, le=600.0)] = 5.0
 
-    # How much history (in estimated tokens) is sent to the LLM when a conversation resumes.
-    context_token_budget: Annotated[int, Field(ge=256, le=120_000)] = 6000
+    # How much history (in estimated tokens) is sent to the LLM when a conversation resumes;
+    # what is older is condensed into the summary. Sized for voice: 1500 is the last fifteen to
+    # twenty short exchanges, and keeps a resumed turn's request near 2,000 tokens, tools
+    # included (bench.tokens), which a free Groq key's daily tokens are spent on.
+    context_token_budget: Annotated[int, Field(ge=256, le=120_000)] = 1500
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 7860

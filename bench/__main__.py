@@ -1,6 +1,6 @@
 """Run every benchmark, each in its own interpreter, then print one combined table.
 
-    uv run python -m bench                 # all four, ~10 minutes on 2 cores
+    uv run python -m bench                 # all five, ~12 minutes on 2 cores
     uv run python -m bench resume_scale startup
     uv run python -m bench --summary       # just the table, from bench/results/*.json
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.common import RESULTS_DIR, ROOT, table, verdict, write_results
 
-BENCHMARKS = ("turn_overhead", "resume_scale", "concurrency", "startup")
+BENCHMARKS = ("turn_overhead", "resume_scale", "concurrency", "startup", "tokens")
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -122,6 +122,28 @@ def summary_rows(results: dict[str, dict[str, Any] | None]) -> list[list[Any]]:
                 "",
                 "  import assistant.server.app",
                 f"{start['import_assistant_server_app_secs']['median']:.2f} s",
+                "",
+                "",
+            ]
+        )
+    tokens = results.get("tokens")
+    if tokens:
+        prompt = tokens["prompt_tokens"]
+        rows.append(
+            [
+                "tokens",
+                "prompt tokens per request, median / max",
+                f"{prompt['median']:.0f} / {prompt['max']:.0f}",
+                f"<= {tokens['target_median']} / {tokens['target_max']}",
+                verdict(tokens["pass"]),
+            ]
+        )
+        rows.append(
+            [
+                "",
+                "  free Groq key: turns per minute / day",
+                f"{tokens['free_key']['turns_per_minute']:.1f} / "
+                f"{tokens['free_key']['turns_per_day']:.0f}",
                 "",
                 "",
             ]
