@@ -1,10 +1,11 @@
-"""Seed an LLM context (OpenAI/Groq chat format) from stored messages.
+"""Seed an LLM context (OpenAI/Groq chat format) from stored messages, and keep it in budget.
 
 The output must be something Groq accepts as-is, whatever the store contains: a crash can
 leave an assistant tool call without its result, a result can be stored after the user
 already spoke again, a barge-in can leave an empty assistant message. ``to_openai_messages``
 repairs all of that; ``load_context`` picks the window to feed it without reading the whole
-history.
+history. A live session's requests are held to the same budget (``bound_messages``), and its
+context is folded onto a new summary the same way a resume would load it (``fold_summary``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,20 @@ class MessageView:
     kind: str = MessageKind.MESSAGE
     interrupted: bool = False
     seq: int = 0
+
+
+def summary_message(text: str) -> dict[str, Any]:
+    """A stored summary as the context carries it (resumed or live)."""
+    return {"role": SUMMARY_ROLE, "content": SUMMARY_PREFIX + text}
+
+
+def is_summary(message: Any) -> bool:
+    return (
+        isinstance(message, dict)
+        and message.get("role") == SUMMARY_ROLE
+        and isinstance(message.get("content"), str)
+        and message["content"].startswith(SUMMARY_PREFIX)
+    )
 
 
 def estimate_tokens(message: dict[str, Any]) -> int:
@@ -147,12 +162,7 @@ def _units_and_starts(
     for row in rows:
         if row.kind == MessageKind.SUMMARY:
             if _has_text(row.content):
-                _append(
-                    units,
-                    starts,
-                    row,
-                    {"role": SUMMARY_ROLE, "content": SUMMARY_PREFIX + row.content},
-                )
+                _append(units, starts, row, summary_message(row.content))
             continue
         role, content = row.role, row.content
         if role == Role.TOOL:
@@ -326,6 +336,8 @@ class Overflow:
 
     transcript: list[dict[str, Any]]  # the latest summary (if any), then the messages left out
     until_seq: int  # the last seq they cover: the new summary's ``summary_until_seq``
+    # The messages after them, as a resume would send them (from a user turn on).
+    kept: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def find_overflow(
@@ -370,4 +382,125 @@ async def find_overflow(
     # can be far longer than a model takes at once; what is older was out of reach already).
     condensed, _ = _fit(units[:cut], MAX_OVERFLOW_BUDGETS * token_budget)
     transcript = [message for unit in head + condensed for message in unit]
-    return Overflow(transcript=transcript, until_seq=starts[cut] - 1)
+    return Overflow(
+        transcript=transcript,
+        until_seq=starts[cut] - 1,
+        kept=[message for unit in kept for message in unit],
+    )
+
+
+# ------------------------------------------------------------------ a live session's context
+
+
+def _message_units(messages: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Request messages as atomic units: an assistant tool-call message with the results
+    that follow it, or a single message. Trimming whole units never splits a call from its
+    result, which Groq rejects."""
+    units: list[list[dict[str, Any]]] = []
+    for message in messages:
+        if message.get("role") == "tool" and units and units[-1][0].get("tool_calls"):
+            units[-1].append(message)
+        else:
+            units.append([message])
+    return units
+
+
+def _leading_system(messages: Sequence[Any]) -> int:
+    count = 0
+    while (
+        count < len(messages)
+        and isinstance(messages[count], dict)
+        and messages[count].get("role") == "system"
+    ):
+        count += 1
+    return count
+
+
+def _current_turn(messages: Sequence[Any], start: int) -> int:
+    """Index of the last user message (the turn being answered) at or after ``start``."""
+    for i in range(len(messages) - 1, start - 1, -1):
+        message = messages[i]
+        if isinstance(message, dict) and message.get("role") == "user" and not is_summary(message):
+            return i
+    return len(messages)
+
+
+def history_tokens(messages: Sequence[dict[str, Any]]) -> int:
+    """Estimated tokens of what ``bound_messages`` holds to the budget: the summary and the
+    history before the current turn (not the system instruction, not the turn itself)."""
+    start = _leading_system(messages)
+    return sum(estimate_tokens(m) for m in messages[start : _current_turn(messages, start)])
+
+
+def bound_messages(messages: list[dict[str, Any]], token_budget: int) -> list[dict[str, Any]]:
+    """A request's messages with the history cut to ``token_budget``, as a resume would.
+
+    Kept whole: the leading system messages, the summary right after them (counted in the
+    budget, as in ``load_context``) and the current turn (the last user message and what
+    follows it: tool calls, results). The history between keeps its newest whole units that
+    fit, from a user message on. Returns ``messages`` itself when everything fits.
+    """
+    start = _leading_system(messages)
+    head_end = start + 1 if start < len(messages) and is_summary(messages[start]) else start
+    turn = _current_turn(messages, head_end)
+    spare = token_budget - sum(estimate_tokens(m) for m in messages[start:head_end])
+    window, everything_fits = _fit(_message_units(messages[head_end:turn]), spare)
+    if everything_fits:
+        return messages
+    kept = [message for unit in _start_at_user(window) for message in unit]
+    return [*messages[:head_end], *kept, *messages[turn:]]
+
+
+def fold_summary(
+    messages: list[Any], summary: str, kept: Sequence[dict[str, Any]]
+) -> list[Any] | None:
+    """A live context with everything before ``kept`` replaced by ``summary``, or None.
+
+    ``kept`` comes from the store (``Overflow.kept``): the new summary covers everything
+    stored before it. The live context holds the same user messages in the same order, and
+    maybe newer ones not yet stored, so ``kept`` starts at the first place where the user
+    messages run as ``kept``'s do. The earliest such place is taken: if the user repeated
+    themselves, a little is said twice rather than something lost. None when there is no
+    such place (a message the store could not keep).
+    """
+    wanted = [m.get("content") for m in kept if m.get("role") == "user"]
+    if not wanted:
+        return None
+    start = _leading_system(messages)
+    users = [
+        (i, message.get("content"))
+        for i, message in enumerate(messages)
+        if i >= start
+        and isinstance(message, dict)
+        and message.get("role") == "user"
+        and not is_summary(message)
+    ]
+    contents = [content for _, content in users]
+    for j, (index, _) in enumerate(users):
+        if contents[j : j + len(wanted)] == wanted:
+            return [*messages[:start], summary_message(summary), *messages[index:]]
+    return None
+
+
+def normalize_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages in the strict shape Groq accepts, repaired as stored history is
+    (``to_openai_messages``): unknown keys dropped, tool calls paired with their results,
+    empty messages dropped."""
+    rows = []
+    for seq, message in enumerate(messages):
+        content = message.get("content")
+        if isinstance(content, list):  # content parts: their text
+            content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+        elif not isinstance(content, str):
+            content = None
+        tool_call_id = message.get("tool_call_id")
+        rows.append(
+            MessageView(
+                role=str(message.get("role")),
+                content=content,
+                tool_calls=message.get("tool_calls"),
+                tool_call_id=tool_call_id if isinstance(tool_call_id, str) else None,
+                seq=seq,
+            )
+        )
+    return to_openai_messages(rows)
