@@ -19,9 +19,11 @@ from pipecat.frames.frames import (
     EndFrame,
     Frame,
     InputAudioRawFrame,
+    TranscriptionFrame,
     TTSAudioRawFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.utils.time import time_now_iso8601
 
 from assistant.config import Settings
 from assistant.pipeline.builder import SessionSpec, VoiceSession, build_voice_session
@@ -86,6 +88,29 @@ class LiveSession:
             )
             # Real time pace: VAD and turn timers measure wall-clock silence.
             await asyncio.sleep(CHUNK_SECS)
+        self.turns += 1
+
+    async def user_said(self, text: str, *, timeout: float = 10.0) -> None:
+        """A user turn given as its transcript (no audio, no Whisper request), then the wait
+        for the assistant turn that follows it (the reply, or an apology).
+
+        Quick enough for long sessions. The transcript starts the turn and, with
+        TURN_DETECTION=silence (the fixture's), that silence ends it.
+        """
+        assistant = self.session.processors["assistant"]
+        answered = asyncio.Event()
+
+        async def on_stopped(_aggregator, _message) -> None:
+            answered.set()
+
+        assistant.add_event_handler("on_assistant_turn_stopped", on_stopped)
+        try:
+            await self.session.worker.queue_frame(
+                TranscriptionFrame(text, self.spec.user_name, time_now_iso8601(), finalized=True)
+            )
+            await asyncio.wait_for(answered.wait(), timeout)
+        finally:
+            assistant.remove_event_handler("on_assistant_turn_stopped", on_stopped)
         self.turns += 1
 
     async def messages(self) -> list[Message]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from assistant.pipeline.summarizer import SUMMARY_INSTRUCTION
 from assistant.store.context import SUMMARY_PREFIX
 from assistant.store.repository import ConversationRepository
+from tests.fakes.groq import ErrorReply
 from tests.store.test_overflow import (
     BUDGET,
     OLDEST,
@@ -50,12 +51,14 @@ async def test_session_end_condenses_and_the_next_session_resumes_from_it(
 async def test_a_failed_summary_loses_nothing(headless, fake_groq, fake_cartesia):
     headless.settings = headless.settings.model_copy(update={"context_token_budget": BUDGET})
     user_id, conversation_id = await long_conversation(headless.db)
-    fake_groq.reply_text("Noted.")
-    fake_groq.reply_error(500, times=2)  # the summary request and its one retry
+    # Every summary request (in the session and at its end, each with its one retry) fails.
+    fake_groq.default_reply = lambda body: "Noted." if body.get("stream") else ErrorReply(500)
     async with headless.session(conversation_id=conversation_id) as live:
         await live.user_says("remember that")
         await live.wait_for_messages(lambda rows: any(m.content == "Noted." for m in rows))
 
+    summary_requests = [r for r in fake_groq.chat_requests if not r.get("stream")]
+    assert len(summary_requests) >= 2
     assert await stored_summaries(headless.db, conversation_id) == []
     async with headless.db.session() as store:
         messages = await ConversationRepository(store, user_id).messages(conversation_id)

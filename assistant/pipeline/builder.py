@@ -57,7 +57,7 @@ from assistant.pipeline.memory import ConversationRecorder, UsageRecord, store_a
 from assistant.pipeline.prompt import clock_line, system_instruction
 from assistant.pipeline.rate_limits import LLMRateLimitedError
 from assistant.pipeline.stt import AssistantSTT, create_stt
-from assistant.pipeline.summarizer import summarize_overflow
+from assistant.pipeline.summarizer import ContextSummarizer
 from assistant.pipeline.tts import AssistantTTS, VoiceState, create_tts, tls_context
 from assistant.pipeline.worker import AssistantWorker
 from assistant.store.context import load_context
@@ -117,6 +117,8 @@ class VoiceSession:
     closing_tasks: list[LiveTask] = field(default_factory=list)
     # Set once the pipeline has ended and everything said in it is stored.
     stored: asyncio.Event = field(default_factory=asyncio.Event)
+    # Keeps the context within the token budget (see ContextSummarizer).
+    summarizer: ContextSummarizer | None = None
 
     async def say(self, text: str) -> asyncio.Future[bool]:
         """Speak unprompted; the words go into the context and so into the store.
@@ -320,11 +322,16 @@ async def build_voice_session(
     )
     # The user's first turn then finds both Groq connections open (see groq_http).
     session.live_tasks.append(lambda live: preconnect(live.llm.client, stt.client))
-    session.closing_tasks.append(
-        lambda live: summarize_overflow(
-            live.llm.client, settings, db, spec.user_id, spec.conversation_id
-        )
+    # Older turns are folded into the stored summary in the background as the context
+    # outgrows the budget, and once more when the session ends, for the next resume.
+    summarizer = session.summarizer = ContextSummarizer(
+        llm, context, settings, db, spec.user_id, spec.conversation_id
     )
+    aggregators.assistant().add_event_handler(
+        "on_assistant_turn_stopped", summarizer.on_turn_stopped
+    )
+    session.live_tasks.append(lambda _live: summarizer.run())
+    session.closing_tasks.append(lambda _live: summarizer.close())
     session_ref.append(session)
     for hook in session_hooks:  # e.g. reminder delivery adds its live task and greeting line
         hook(session)

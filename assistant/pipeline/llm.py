@@ -38,6 +38,7 @@ from assistant.pipeline.rate_limits import (
     RateLimit,
     rate_limit_of,
 )
+from assistant.store.context import bound_messages
 
 
 class LLMTimeoutError(TimeoutError):
@@ -100,18 +101,32 @@ class AssistantLLM(GroqLLMService):
     context, so never stored): the time changes every turn, the system instruction doesn't.
 
     Each response's token usage is reported to `on_llm_usage` handlers (an `LLMTokenUsage`).
+
+    With `context_token_budget`, each request's history is cut to it as a resume's is (the
+    current turn is always sent whole).
     """
 
     def __init__(
-        self, *, timeout_secs: float, clock_line: Callable[[], str] | None = None, **kwargs
+        self,
+        *,
+        timeout_secs: float,
+        clock_line: Callable[[], str] | None = None,
+        context_token_budget: int | None = None,
+        **kwargs,
     ):
         # Set before super().__init__, which calls create_client.
         self._timeout_secs = timeout_secs
+        self._context_budget = context_token_budget
         self._clock_line = clock_line
         self._limited_until: float | None = None  # loop time
         self._limit: RateLimit | None = None
         super().__init__(**kwargs)
         self._register_event_handler("on_llm_usage", sync=True)
+
+    @property
+    def context_budget(self) -> int | None:
+        """The history budget requests are cut to."""
+        return self._context_budget
 
     @property
     def client(self) -> AsyncOpenAI:
@@ -199,7 +214,10 @@ class AssistantLLM(GroqLLMService):
             params_from_context["messages"] = with_line_before_last_user_turn(
                 params_from_context["messages"], self._clock_line()
             )
-        return self.build_chat_completion_params(params_from_context)
+        params = self.build_chat_completion_params(params_from_context)
+        if self._context_budget is not None:
+            params["messages"] = bound_messages(params["messages"], self._context_budget)
+        return params
 
     async def stream_chat(self, params: dict[str, Any]) -> AsyncStream[ChatCompletionChunk]:
         """`chat.completions.create(**params)` without the SDK's request transform.
@@ -264,6 +282,7 @@ def create_llm(
         base_url=settings.groq_base_url,
         timeout_secs=settings.llm_timeout_secs,
         clock_line=clock_line,
+        context_token_budget=settings.context_token_budget,
         settings=AssistantLLM.Settings(
             model=settings.groq_llm_model, system_instruction=system_instruction
         ),
