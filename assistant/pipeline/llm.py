@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +39,7 @@ from assistant.pipeline.rate_limits import (
     RateLimit,
     rate_limit_of,
 )
-from assistant.store.context import bound_messages
+from assistant.store.context import bound_messages, history_tokens, normalize_messages
 
 
 class LLMTimeoutError(TimeoutError):
@@ -50,6 +51,22 @@ def is_tool_use_failed(error: BaseException) -> bool:
     return isinstance(error, BadRequestError) and (
         getattr(error, "code", None) == "tool_use_failed" or "tool_use_failed" in str(error)
     )
+
+
+def is_context_length_exceeded(error: BaseException) -> bool:
+    """Groq's 400 for a request longer than the model's context window."""
+    return isinstance(error, BadRequestError) and (
+        getattr(error, "code", None) == "context_length_exceeded"
+    )
+
+
+class LLMRequestRefused(Exception):
+    """Groq refused the request itself (400) and the context has been repaired since: the
+    next turn goes out without what was refused, so the service is not broken."""
+
+
+# Where Groq's validation errors name the message they refuse: "'messages.3' : ...".
+_MESSAGE_INDEX = re.compile(r"messages\.(\d+)")
 
 
 def is_timeout(error: BaseException) -> bool:
@@ -103,7 +120,10 @@ class AssistantLLM(GroqLLMService):
     Each response's token usage is reported to `on_llm_usage` handlers (an `LLMTokenUsage`).
 
     With `context_token_budget`, each request's history is cut to it as a resume's is (the
-    current turn is always sent whole).
+    current turn is always sent whole). A request Groq refuses as such (400, other than
+    `tool_use_failed`) is repaired and sent once more: too long, the history budget is halved
+    for the rest of the session; a message refused, it is dropped from the context. The
+    context keeps the repair, so the refused request never goes out again.
     """
 
     def __init__(
@@ -125,7 +145,7 @@ class AssistantLLM(GroqLLMService):
 
     @property
     def context_budget(self) -> int | None:
-        """The history budget requests are cut to."""
+        """The history budget requests are cut to (lowered when Groq found one too long)."""
         return self._context_budget
 
     @property
@@ -158,8 +178,7 @@ class AssistantLLM(GroqLLMService):
         # makes (it retries 5xx and timeouts twice, with backoff) and 429s waited out.
         try:
             async with asyncio.timeout(self._timeout_secs) as bound:
-                params = await self.request_params(context)
-                return await self._send_within_rate_limits(params, bound)
+                return await self._send_repairing(context, bound)
         except TimeoutError as error:
             raise LLMTimeoutError(
                 f"no response from the language model within {self._timeout_secs:g} s"
@@ -219,6 +238,50 @@ class AssistantLLM(GroqLLMService):
             params["messages"] = bound_messages(params["messages"], self._context_budget)
         return params
 
+    async def _send_repairing(
+        self, context: LLMContext, bound: asyncio.Timeout
+    ) -> AsyncStream[ChatCompletionChunk]:
+        """The request for the context; once more after repairing a request Groq refused."""
+        params = await self.request_params(context)
+        try:
+            return await self._send_within_rate_limits(params, bound)
+        except BadRequestError as error:
+            if is_tool_use_failed(error) or not self._repair(context, params["messages"], error):
+                raise
+            logger.warning(f"{self}: Groq refused the request ({error.message}); repaired it")
+            if not _awaits_answer(context.messages):
+                raise LLMRequestRefused(error.message) from error
+        try:
+            return await self._send_within_rate_limits(await self.request_params(context), bound)
+        except BadRequestError as error:
+            raise LLMRequestRefused(error.message) from error
+
+    def _repair(self, context: LLMContext, sent: list[Any], error: BadRequestError) -> bool:
+        """Change what made Groq refuse `sent` (built from `context`); False if nothing can."""
+        if is_context_length_exceeded(error):
+            history = history_tokens(sent)
+            if history == 0:
+                return False  # the current turn alone is too long: nothing older to leave out
+            budget = history // 2
+            if self._context_budget is not None:
+                budget = min(budget, self._context_budget)
+            self._context_budget = budget
+            return True
+        messages = context.messages
+        if not all(isinstance(m, dict) for m in messages):
+            return False
+        repaired = list(messages)
+        named = _MESSAGE_INDEX.search(error.message or "")
+        if named:
+            index = _context_index(messages, sent, int(named.group(1)))
+            if index is not None:
+                del repaired[index]
+        repaired = normalize_messages(repaired)
+        if repaired == messages:
+            return False
+        context.set_messages(repaired)
+        return True
+
     async def stream_chat(self, params: dict[str, Any]) -> AsyncStream[ChatCompletionChunk]:
         """`chat.completions.create(**params)` without the SDK's request transform.
 
@@ -249,7 +312,11 @@ class AssistantLLM(GroqLLMService):
         )
 
     def _classify_error(self, exception: Exception) -> ErrorCategory | None:
-        if is_tool_use_failed(exception):
+        if (
+            is_tool_use_failed(exception)
+            or is_context_length_exceeded(exception)
+            or isinstance(exception, LLMRequestRefused)
+        ):
             return ErrorCategory.APPLICATION
         if isinstance(exception, LLMRateLimitedError):
             return ErrorCategory.RATE_LIMIT
@@ -272,6 +339,27 @@ def with_line_before_last_user_turn(messages: list[Any], line: str) -> list[Any]
             return messages
         return [*messages[:index], {**message, "content": content}, *messages[index + 1 :]]
     return messages
+
+
+def _context_index(messages: list[Any], sent: list[Any], index: int) -> int | None:
+    """Which context message the request's message ``index`` was built from, if any.
+
+    The request is the system instruction, then the context's messages with perhaps some of
+    the oldest history cut (`bound_messages`): what follows the cut is the context's tail, and
+    what precedes it (the summary) the context's head.
+    """
+    if not 0 <= index < len(sent):
+        return None
+    for candidate in (len(messages) - (len(sent) - index), index - 1):
+        if 0 <= candidate < len(messages) and messages[candidate] == sent[index]:
+            return candidate
+    return None
+
+
+def _awaits_answer(messages: list[Any]) -> bool:
+    """Whether the context ends with something for the model to answer."""
+    last = messages[-1] if messages else None
+    return isinstance(last, dict) and last.get("role") in ("user", "tool")
 
 
 def create_llm(

@@ -182,7 +182,7 @@ class ContextSummarizer:
 
     @property
     def budget(self) -> int:
-        """The LLM's history budget."""
+        """The LLM's history budget: the configured one, or less if Groq found it too long."""
         budget = self._llm.context_budget
         return self._settings.context_token_budget if budget is None else budget
 

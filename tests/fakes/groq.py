@@ -25,6 +25,10 @@ that does not answer a tool call of the assistant message before it, an assistan
 ``tool_calls`` message not followed by a result for each call. Every rejection is
 also recorded in ``fake.protocol_errors`` so a test can assert there were none.
 
+With ``context_limit`` set it answers, like a model's context window, a request whose prompt
+(estimated as ``usage`` counts it) plus its ``max_tokens`` exceeds it with Groq's 400
+``context_length_exceeded``, before any scripted reply is taken; ``context_refusals`` counts them.
+
 Replies are scripted per test with a FIFO queue (``reply_text``, ``reply_tool_call``,
 ``reply_tool_calls``, ``reply_error``, ``reply_rate_limit``, ``reply_tool_use_failed``,
 ``reply_delay``, ``reply_with``); when it is empty ``default_reply`` is used. Transcriptions
@@ -324,6 +328,11 @@ def _rough_tokens(value: Any) -> int:
     return max(1, len(json.dumps(value)) // 4)
 
 
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """A chat request's prompt size as the fake estimates it: its messages and tools."""
+    return _rough_tokens(body.get("messages", [])) + _rough_tokens(body.get("tools") or [])
+
+
 def _wav_info(data: bytes) -> dict[str, Any] | None:
     try:
         with wave.open(io.BytesIO(data), "rb") as w:
@@ -398,6 +407,7 @@ class FakeGroq:
         tool_args_fragment_size: Characters per streamed tool-argument fragment
             (OpenAI fragments arguments; Groq itself sends them whole: use 0 for that).
         validate: Reject malformed chat requests with a 400, as Groq does.
+        context_limit: The model's context window in (estimated) tokens; None: unlimited.
     """
 
     def __init__(
@@ -409,6 +419,7 @@ class FakeGroq:
         models: set[str] | None = None,
         tool_args_fragment_size: int = 8,
         validate: bool = True,
+        context_limit: int | None = None,
     ):
         self.default_reply = default_reply
         self.default_transcript = default_transcript
@@ -416,6 +427,8 @@ class FakeGroq:
         self.models = models
         self.tool_args_fragment_size = tool_args_fragment_size
         self.validate = validate
+        self.context_limit = context_limit
+        self.context_refusals = 0
 
         self.chat_requests: list[dict[str, Any]] = []
         self.chat_request_headers: list[dict[str, str]] = []
@@ -618,6 +631,7 @@ class FakeGroq:
         self.protocol_errors.clear()
         self.auth_failures = 0
         self.disconnects = 0
+        self.context_refusals = 0
         self.request_log.clear()
         self.usage_reported.clear()
 
@@ -690,6 +704,25 @@ class FakeGroq:
             )
         return None
 
+    def _over_context_limit(self, body: dict[str, Any]) -> web.Response | None:
+        if self.context_limit is None:
+            return None
+        completion = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+        if prompt_tokens(body) + completion <= self.context_limit:
+            return None
+        self.context_refusals += 1
+        return _error_response(
+            400,
+            {
+                "error": {
+                    "message": "Please reduce the length of the messages or completion.",
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": "context_length_exceeded",
+                }
+            },
+        )
+
     async def _next_reply(self, body: dict[str, Any]) -> ChatReply:
         item: ChatReply | ReplyFn = self._replies.pop(0) if self._replies else self.default_reply
         if callable(item) and not isinstance(item, TextReply | ToolCallsReply | ErrorReply):
@@ -734,6 +767,8 @@ class FakeGroq:
                 return self._reject(problem)
         if (missing := self._model_missing(body.get("model"))) is not None:
             return missing
+        if (too_long := self._over_context_limit(body)) is not None:
+            return too_long
 
         reply = await self._next_reply(body)
         if reply.delay:
