@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     @field_validator("default_emotion")
     @classmethod
     def _known_emotion(cls, value: str) -> str:
-        from assistant.pipeline.emotions import EMOTIONS
+        from assistant.voice import EMOTIONS
 
         if value not in EMOTIONS:
             raise ValueError(f"unknown emotion {value!r}; one of: {', '.join(sorted(EMOTIONS))}")

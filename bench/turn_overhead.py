@@ -259,10 +259,9 @@ async def _until_started(worker: PipelineWorker, task: asyncio.Task) -> None:
 # --------------------------------------------------------------------------- the two sessions
 
 
-def session_extras() -> tuple[Any, list[Any], list[str]]:
-    """What the server gives each session: the tool registry and VoiceBots' session hooks."""
-    import inspect
-
+def session_extras(db) -> tuple[Any, list[Any], list[str]]:
+    """What the server gives each session: the tool registry and the app's session hooks
+    (reminder delivery, from one scheduler as in the app)."""
     notes = []
     try:
         from assistant.tools.registry import default_tools
@@ -271,15 +270,13 @@ def session_extras() -> tuple[Any, list[Any], list[str]]:
         notes.append("assistant.tools.registry.default_tools missing: no tools")
     hooks: list[Any] = []
     try:
-        from assistant.runtime.live_sessions import VoiceBots
+        from assistant.runtime.reminders import ReminderScheduler
 
-        parameter = inspect.signature(VoiceBots).parameters.get("session_hooks")
-        if parameter is not None and parameter.default is not inspect.Parameter.empty:
-            hooks = list(parameter.default)
+        hooks = [ReminderScheduler(db).attach]
     except ImportError:
         pass
     notes.append(
-        "session hooks (as VoiceBots): "
+        "session hooks (as the app): "
         + (", ".join(f"{h.__module__}.{h.__qualname__}" for h in hooks) or "none")
     )
     return default_tools, hooks, notes
@@ -481,7 +478,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         pcm = wav.readframes(wav.getnframes())
     utterance_secs = len(pcm) / 2 / SAMPLE_RATE
 
-    tool_factory, hooks, notes = session_extras()
     tmp_dir = tempfile.TemporaryDirectory(prefix="bench-turn-")
     tmp = Path(tmp_dir.name)
     async with fakes_process(
@@ -499,6 +495,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         db = Database(settings.database_url)
         await db.upgrade()
+        tool_factory, hooks, notes = session_extras(db)
         lives: dict[str, Live] = {}
         for name in args.variants:
             if name.startswith("bare"):

@@ -7,7 +7,6 @@ These guard the mechanism (what gets imported, what runs), not timings.
 
 from __future__ import annotations
 
-import inspect
 import json
 import shutil
 import subprocess
@@ -200,13 +199,17 @@ def test_script_heads_follow_merges_and_branches(tmp_path, shape):
     assert script_heads(migrations) == _alembic_heads(migrations)
 
 
-def test_voice_bots_still_attach_reminders_by_default(monkeypatch):
-    # The default hook is now a wrapper that imports assistant.tools.reminders on first use.
-    from assistant.runtime.live_sessions import VoiceBots
-    from assistant.tools import reminders
+def test_the_app_hands_its_one_reminder_scheduler_to_every_session(tmp_path):
+    from assistant.config import Settings
+    from assistant.runtime.reminders import ReminderScheduler
+    from assistant.server.app import create_app
 
-    calls = []
-    monkeypatch.setattr(reminders, "attach_reminders", calls.append)
-    for hook in inspect.signature(VoiceBots).parameters["session_hooks"].default:
-        hook("session")
-    assert calls == ["session"]
+    settings = Settings(
+        _env_file=None,
+        groq_api_key="g",
+        cartesia_api_key="c",
+        database_url=sqlite_url(tmp_path / "a.db"),
+    )
+    app = create_app(settings)
+    assert isinstance(app.state.reminders, ReminderScheduler)
+    assert app.state.bots.session_hooks == (app.state.reminders.attach,)

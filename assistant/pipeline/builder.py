@@ -58,13 +58,14 @@ from assistant.pipeline.prompt import clock_line, system_instruction
 from assistant.pipeline.rate_limits import LLMRateLimitedError
 from assistant.pipeline.stt import AssistantSTT, create_stt
 from assistant.pipeline.summarizer import ContextSummarizer
-from assistant.pipeline.tts import AssistantTTS, VoiceState, create_tts, tls_context
+from assistant.pipeline.tts import AssistantTTS, create_tts, tls_context, voice_update_frame
 from assistant.pipeline.worker import AssistantWorker
 from assistant.store.context import load_context
 from assistant.store.database import Database
 from assistant.store.repository import ConversationRepository
 from assistant.tools import ToolFactory
 from assistant.tools.base import ToolContext
+from assistant.voice import VoiceState
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ async def build_voice_session(
                 timezone=spec.timezone,
                 now=now,
                 notify=notify,
+                voice_frame=voice_update_frame,
             )
         )
         if tool_factory

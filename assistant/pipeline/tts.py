@@ -3,7 +3,6 @@
 import asyncio
 import functools
 import ssl
-from dataclasses import dataclass
 
 from loguru import logger
 from pipecat.frames.frames import (
@@ -17,9 +16,8 @@ from pipecat.services.cartesia.tts import CartesiaTTSService, GenerationConfig
 from websockets.protocol import State
 
 from assistant.config import Settings, secret_value
+from assistant.voice import VoiceState
 
-SPEED_RANGE = (0.6, 1.5)
-VOLUME_RANGE = (0.5, 2.0)
 # pipecat's defaults: after a drop, three reconnects 4-10 s apart, then it gives up.
 RECONNECT_BACKOFF_SECS = (4.0, 10.0)
 # The most a reply waits, once Cartesia was given up on, for the one connect it tries first.
@@ -28,16 +26,8 @@ REVIVE_CONNECT_SECS = 3.0
 CONNECTION_KEY = "assistant.cartesia_connection"
 
 
-@dataclass(frozen=True)
-class VoiceState:
-    """How the assistant sounds; stored per conversation."""
-
-    emotion: str = "neutral"
-    speed: float = 1.0
-    volume: float = 1.0
-
-    def generation_config(self) -> GenerationConfig:
-        return GenerationConfig(emotion=self.emotion, speed=self.speed, volume=self.volume)
+def generation_config(voice: VoiceState) -> GenerationConfig:
+    return GenerationConfig(emotion=voice.emotion, speed=voice.speed, volume=voice.volume)
 
 
 @functools.cache
@@ -153,7 +143,7 @@ def create_tts(settings: Settings, voice: VoiceState) -> AssistantTTS:
         settings=CartesiaTTSService.Settings(
             model=settings.cartesia_model,
             voice=settings.cartesia_voice_id,
-            generation_config=voice.generation_config(),
+            generation_config=generation_config(voice),
         ),
     )
 
@@ -161,5 +151,5 @@ def create_tts(settings: Settings, voice: VoiceState) -> AssistantTTS:
 def voice_update_frame(voice: VoiceState) -> TTSUpdateSettingsFrame:
     # A delta replaces the whole GenerationConfig, so it always carries all three fields.
     return TTSUpdateSettingsFrame(
-        delta=CartesiaTTSService.Settings(generation_config=voice.generation_config())
+        delta=CartesiaTTSService.Settings(generation_config=generation_config(voice))
     )

@@ -24,13 +24,6 @@ if TYPE_CHECKING:
     from assistant.tools import ToolFactory
 
 
-def attach_reminders(session: VoiceSession) -> None:
-    """Reminder delivery for a session (`assistant.tools.reminders`, imported on first use)."""
-    from assistant.tools.reminders import attach_reminders as attach
-
-    attach(session)
-
-
 class VoiceBots:
     """Starts one pipeline per WebRTC connection and stops it when the peer goes away."""
 
@@ -39,12 +32,13 @@ class VoiceBots:
         settings: Settings,
         db: Database,
         tool_factory: ToolFactory | None,
-        session_hooks: Sequence[SessionHook] = (attach_reminders,),
+        session_hooks: Sequence[SessionHook] = (),
     ):
+        """``session_hooks`` run on each new session (the app's reminder delivery, for one)."""
         self._settings = settings
         self._db = db
         self._tool_factory = tool_factory
-        self._session_hooks = session_hooks
+        self.session_hooks = tuple(session_hooks)
         self._warming: asyncio.Future[None] | None = None
         self._runs: set[asyncio.Task] = set()
         # One live session per conversation: a new one takes over (see `_take_over`).
@@ -99,7 +93,7 @@ class VoiceBots:
                     transport_input=transport.input(),
                     transport_output=transport.output(),
                     tool_factory=self._tool_factory,
-                    session_hooks=self._session_hooks,
+                    session_hooks=self.session_hooks,
                 )
                 self._live[spec.conversation_id] = session
 

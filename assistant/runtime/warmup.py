@@ -22,13 +22,13 @@ def import_voice_stack() -> None:
     """
     with _voice_stack_lock:
         import aiortc.sdp  # noqa: F401
+        import dateparser  # noqa: F401  (the reminder tools read times with it)
         import pipecat.transports.smallwebrtc.request_handler  # noqa: F401
         import pipecat.transports.smallwebrtc.transport  # noqa: F401
         import pipecat.workers.runner  # noqa: F401
 
         import assistant.pipeline.builder  # noqa: F401
         import assistant.tools.registry  # noqa: F401  (the app's default tools)
-        import assistant.tools.reminders  # noqa: F401
 
 
 def warm_voice_stack() -> None:

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from assistant.config import Settings
 from assistant.runtime.live_sessions import VoiceBots
+from assistant.runtime.reminders import ReminderScheduler
 from assistant.server import api, rtc
 from assistant.server.rtc import Signalling
 from assistant.server.security import AccessToken, BodySizeLimit, invalid_request
@@ -67,7 +68,11 @@ def create_app(
     app.state.settings = settings
     app.state.db = database
     app.state.web_sessions = WebSessions()
-    app.state.bots = VoiceBots(settings, database, tool_factory)
+    # One scheduler checks for due reminders for every live session of the app.
+    app.state.reminders = ReminderScheduler(database)
+    app.state.bots = VoiceBots(
+        settings, database, tool_factory, session_hooks=[app.state.reminders.attach]
+    )
     app.state.signalling = Signalling(app.state.bots, settings.ice_server_urls)
 
     app.add_exception_handler(RequestValidationError, invalid_request)

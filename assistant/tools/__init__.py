@@ -1,9 +1,13 @@
 """The assistant's tools: notes, reminders and voice (emotion) switching."""
 
-from collections.abc import Callable
+from __future__ import annotations
 
-from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from assistant.tools.base import ToolContext
 
-ToolFactory = Callable[[ToolContext], list[FunctionSchema]]
+if TYPE_CHECKING:
+    from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+
+ToolFactory = Callable[[ToolContext], "list[FunctionSchema]"]

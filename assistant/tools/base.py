@@ -12,19 +12,24 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from loguru import logger
-from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
-from pipecat.frames.frames import Frame
-from pipecat.services.llm_service import FunctionCallParams
 from pydantic import BaseModel, ValidationError
 
 from assistant.store.database import Database
+from assistant.voice import VoiceState
+
+if TYPE_CHECKING:
+    # The adapter's half only: importing the tools loads no pipecat (the session runtime,
+    # which uses them, is imported before the voice stack's warm-up).
+    from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+    from pipecat.frames.frames import Frame
+    from pipecat.services.llm_service import FunctionCallParams
 
 Args = TypeVar("Args", bound=BaseModel)
 Notify = Callable[[dict[str, Any]], Awaitable[None]]
-PushFrame = Callable[[Frame], Awaitable[None]]
+PushFrame = Callable[["Frame"], Awaitable[None]]
 
 
 async def _ignore(_message: dict[str, Any]) -> None:
@@ -50,6 +55,8 @@ class ToolContext:
     notify: Notify = _ignore
     # Set per call by the adapter: pushes a frame downstream from the LLM (e.g. to the TTS).
     push_frame: PushFrame | None = None
+    # Made by the pipeline: the frame that makes the live TTS sound like this.
+    voice_frame: Callable[[VoiceState], Frame] | None = None
 
 
 class ToolError(Exception):
@@ -82,6 +89,8 @@ class Tool(Generic[Args]):
     label: ToolLabel | None = None
 
     def schema(self, context: ToolContext) -> FunctionSchema:
+        from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+
         json_schema = model_facing(self.arguments.model_json_schema())
         return FunctionSchema(
             name=self.name,
@@ -134,6 +143,7 @@ def _with_push(context: ToolContext, params: FunctionCallParams) -> ToolContext:
         now=context.now,
         notify=context.notify,
         push_frame=push_frame,
+        voice_frame=context.voice_frame,
     )
 
 

@@ -1,7 +1,7 @@
 """Voice: change how the assistant sounds (Cartesia emotion, speed, volume) for this conversation.
 
 The state is stored on the conversation, so a resumed conversation sounds the same; the live
-TTS gets a settings frame carrying the whole GenerationConfig (a delta replaces all of it).
+TTS gets the frame the pipeline makes of it (`ToolContext.voice_frame`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,6 @@ from typing import Annotated, Any
 from loguru import logger
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from assistant.pipeline.emotions import EMOTIONS
-from assistant.pipeline.tts import (
-    SPEED_RANGE,
-    VOLUME_RANGE,
-    VoiceState,
-    voice_update_frame,
-)
 from assistant.store.database import Database
 from assistant.store.repository import ConversationRepository
 from assistant.tools.base import (
@@ -31,6 +24,7 @@ from assistant.tools.base import (
     ok,
     reject_bool,
 )
+from assistant.voice import EMOTIONS, SPEED_RANGE, VOLUME_RANGE, VoiceState
 
 # Words people (and models) use for an emotion Cartesia names differently. Only obvious ones:
 # anything else gets an error listing close matches, and the LLM picks again.
@@ -129,9 +123,9 @@ async def _set_voice(context: ToolContext, args: SetVoiceArgs) -> dict[str, Any]
         context.db, context.user_id, context.conversation_id, args.emotion, args.speed, args.volume
     )
     voice = VoiceState(result["emotion"], result["speed"], result["volume"])
-    if context.push_frame is not None:
+    if context.push_frame is not None and context.voice_frame is not None:
         try:
-            await context.push_frame(voice_update_frame(voice))
+            await context.push_frame(context.voice_frame(voice))
         except Exception as problem:
             # Stored all the same: it applies from the next session of this conversation.
             logger.warning(f"couldn't apply the voice change live: {problem}")

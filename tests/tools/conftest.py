@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from pipecat.frames.frames import Frame
 
+from assistant.pipeline.tts import voice_update_frame
 from assistant.store.database import Database
 from assistant.store.repository import ConversationRepository, UserRepository
 from assistant.tools.base import Tool, ToolContext
@@ -65,6 +66,7 @@ def make_context(db: Database) -> MakeContext:
             conversation_id=conversation.id,
             timezone=timezone,
             now=lambda: now,
+            voice_frame=voice_update_frame,  # as the session builder gives it
         )
 
     return make

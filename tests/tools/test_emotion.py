@@ -6,9 +6,9 @@ import pytest
 from pipecat.frames.frames import TTSUpdateSettingsFrame
 from pipecat.services.cartesia.tts import CartesiaEmotion
 
-from assistant.pipeline.emotions import EMOTIONS
 from assistant.store.repository import ConversationRepository
 from assistant.tools.emotion import SET_VOICE, canonical_emotion
+from assistant.voice import EMOTIONS
 
 
 def test_our_emotion_names_are_exactly_pipecats_cartesia_emotions():

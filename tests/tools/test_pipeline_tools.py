@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from assistant.runtime.reminders import ReminderScheduler
 from assistant.store.models import Reminder, ReminderStatus
 from assistant.store.repository import NoteRepository, ReminderRepository
 from assistant.tools.registry import default_tools
-from assistant.tools.reminders import attach_reminders
 from tests.fakes.groq import ToolCall, ToolCallsReply
 
 
@@ -19,7 +19,7 @@ def spoken(fake_cartesia, since: int = 0) -> str:
 
 
 def with_reminders(headless, poll_secs: float = 0.2) -> None:
-    headless.session_hooks = [lambda session: attach_reminders(session, poll_secs)]
+    headless.session_hooks = [ReminderScheduler(headless.db, poll_secs).attach]
 
 
 async def test_take_note_runs_the_tool_and_the_answer_is_spoken(headless, fake_groq, fake_cartesia):

@@ -13,20 +13,19 @@ import pytest
 from sqlalchemy import select
 
 from assistant.pipeline.builder import SessionSpec
-from assistant.store.database import Database
-from assistant.store.models import Reminder, ReminderStatus
-from assistant.store.repository import ReminderRepository
-from assistant.tools import reminders as reminders_module
-from assistant.tools.reminders import (
-    CANCEL_REMINDER,
+from assistant.runtime import reminders as reminders_module
+from assistant.runtime.reminders import (
     CLAIM_LEASE,
     ReminderClaims,
     ReminderScheduler,
     attach_reminders,
     deliver_due_reminders,
     missed_reminders_line,
-    reminder_scheduler,
 )
+from assistant.store.database import Database
+from assistant.store.models import Reminder, ReminderStatus
+from assistant.store.repository import ReminderRepository
+from assistant.tools.reminders import CANCEL_REMINDER
 from tests.tools.conftest import NOW
 
 POLL = 0.01
@@ -131,6 +130,12 @@ def ticks(monkeypatch) -> Ticks:
     return count_ticks(monkeypatch)
 
 
+@pytest.fixture
+def scheduler(db: Database) -> ReminderScheduler:
+    """The one scheduler of the test's database, as the app makes one for its sessions."""
+    return ReminderScheduler(db, POLL)
+
+
 async def add(context, text: str, due: datetime, zone: str = "UTC") -> int:
     async with context.db.session() as session:
         repo = ReminderRepository(session, context.user_id)
@@ -165,11 +170,12 @@ async def wait_said(*sessions: StubSession, count: int = 1) -> None:
         await spoke.wait_for(lambda: sum(len(s.said) for s in sessions) >= count)
 
 
-async def start_delivery(session: StubSession, **kwargs) -> asyncio.Task:
-    """Live delivery for ``session``, once the scheduler watches it."""
-    scheduler = reminder_scheduler(session.db, POLL)
+async def start_delivery(
+    session: StubSession, scheduler: ReminderScheduler, **kwargs
+) -> asyncio.Task:
+    """Live delivery for ``session``, once ``scheduler`` watches it."""
     watching = scheduler.watching
-    task = asyncio.create_task(deliver_due_reminders(session, poll_secs=POLL, **kwargs))
+    task = asyncio.create_task(deliver_due_reminders(session, scheduler, **kwargs))
     await asyncio.sleep(0)  # one step of the task: it registers before its first await
     assert scheduler.watching == watching + 1
     return task
@@ -184,8 +190,8 @@ async def end_session(session: StubSession, delivery: asyncio.Task) -> None:
 
 
 @contextlib.asynccontextmanager
-async def delivering(session: StubSession, **kwargs):
-    delivery = await start_delivery(session, **kwargs)
+async def delivering(session: StubSession, scheduler: ReminderScheduler, **kwargs):
+    delivery = await start_delivery(session, scheduler, **kwargs)
     try:
         yield delivery
     finally:
@@ -203,12 +209,12 @@ async def until_said(session: StubSession, delivery) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_live_delivery_speaks_each_due_reminder_once(tool_context, ticks):
+async def test_live_delivery_speaks_each_due_reminder_once(tool_context, ticks, scheduler):
     clock = Clock()
     session = stub(tool_context, clock)
     await add(tool_context, "stretch", NOW + timedelta(seconds=30))
     await add(tool_context, "later", NOW + timedelta(hours=1))
-    async with delivering(session):
+    async with delivering(session, scheduler):
         await ticks.wait()
         assert session.said == []  # not due yet
 
@@ -227,13 +233,16 @@ async def test_live_delivery_speaks_each_due_reminder_once(tool_context, ticks):
     }
 
 
-async def test_two_live_sessions_of_one_user_speak_a_reminder_once(tool_context, ticks):
+async def test_two_live_sessions_of_one_user_speak_a_reminder_once(tool_context, ticks, scheduler):
     clock = Clock()
     first = stub(tool_context, clock)
     second = stub(tool_context, clock, spoke=first.spoke)
     for n in range(5):
         await add(tool_context, f"r{n}", NOW + timedelta(seconds=10))
-    async with delivering(first), delivering(second):  # both watched before it comes due
+    async with (
+        delivering(first, scheduler),
+        delivering(second, scheduler),
+    ):  # both watched before it comes due
         clock.at = NOW + timedelta(seconds=11)
         await wait_said(first, second, count=5)
         await ticks.wait()
@@ -241,18 +250,20 @@ async def test_two_live_sessions_of_one_user_speak_a_reminder_once(tool_context,
     assert sorted(first.said + second.said) == [f"Reminder: r{n}" for n in range(5)]
 
 
-async def test_a_claim_not_yet_heard_is_not_said_by_another_live_session(tool_context, ticks):
+async def test_a_claim_not_yet_heard_is_not_said_by_another_live_session(
+    tool_context, ticks, scheduler
+):
     """While one session is saying a reminder, another of the same user leaves it alone; if
     the first ends before its words were heard, the other (still live) says it."""
     clock = Clock()
     first = stub(tool_context, clock, hearing=False)
     second = stub(tool_context, clock)
     await add(tool_context, "stretch", NOW + timedelta(seconds=10))
-    first_delivery = await start_delivery(first)
+    first_delivery = await start_delivery(first, scheduler)
     try:
         clock.at = NOW + timedelta(seconds=11)
         await wait_said(first)
-        async with delivering(second, since=NOW):  # its window holds the reminder too
+        async with delivering(second, scheduler, since=NOW):  # its window holds the reminder too
             await ticks.wait()
             assert second.said == []
             assert await statuses(tool_context) == {"stretch": ReminderStatus.DELIVERING}
@@ -264,10 +275,12 @@ async def test_a_claim_not_yet_heard_is_not_said_by_another_live_session(tool_co
     assert await statuses(tool_context) == {"stretch": ReminderStatus.DELIVERED}
 
 
-async def test_reminders_due_before_the_session_are_left_to_the_greeting(tool_context, ticks):
+async def test_reminders_due_before_the_session_are_left_to_the_greeting(
+    tool_context, ticks, scheduler
+):
     await add(tool_context, "while away", NOW - timedelta(hours=2))
     session = stub(tool_context)
-    async with delivering(session):
+    async with delivering(session, scheduler):
         await ticks.wait()
 
     assert session.said == []
@@ -328,13 +341,15 @@ async def test_a_greeting_never_heard_gives_its_reminders_back(tool_context):
     )
 
 
-async def test_a_reminder_unheard_when_the_session_ends_opens_the_next_greeting(tool_context):
+async def test_a_reminder_unheard_when_the_session_ends_opens_the_next_greeting(
+    tool_context, scheduler
+):
     """Queued to be said, but the session ended before the words reached the page: not
     delivered. It is due again, and the next session's greeting says it."""
     clock = Clock()
     session = stub(tool_context, clock, hearing=False)
     await add(tool_context, "stretch", NOW + timedelta(seconds=1))
-    async with delivering(session):
+    async with delivering(session, scheduler):
         clock.at = NOW + timedelta(seconds=2)
         await wait_said(session)
         assert await statuses(tool_context) == {"stretch": ReminderStatus.DELIVERING}
@@ -347,14 +362,14 @@ async def test_a_reminder_unheard_when_the_session_ends_opens_the_next_greeting(
     assert line == "While you were away, a reminder came due: stretch, today at 15:30."
 
 
-async def test_a_reminder_is_never_said_twice_in_one_session(tool_context, ticks):
+async def test_a_reminder_is_never_said_twice_in_one_session(tool_context, ticks, scheduler):
     """Not heard (yet, or ever: the user cut it off), a reminder stays this session's claim;
     tick after tick, and even once the claim's lease has run out, this session doesn't say it
     again. Given back when the session ends."""
     clock = Clock()
     session = stub(tool_context, clock, hearing=False)
     await add(tool_context, "stretch", NOW + timedelta(seconds=1))
-    async with delivering(session):
+    async with delivering(session, scheduler):
         clock.at = NOW + timedelta(seconds=2)
         await wait_said(session)
         await ticks.wait()
@@ -364,7 +379,9 @@ async def test_a_reminder_is_never_said_twice_in_one_session(tool_context, ticks
     assert await statuses(tool_context) == {"stretch": ReminderStatus.PENDING}
 
 
-async def test_a_claim_whose_session_died_is_taken_over_once_its_lease_runs_out(tool_context):
+async def test_a_claim_whose_session_died_is_taken_over_once_its_lease_runs_out(
+    tool_context, scheduler
+):
     """A process that died mid-reminder never gave its claim back: once the lease has run out,
     a live session says it, although it came due before that session started."""
     clock = Clock()
@@ -373,7 +390,7 @@ async def test_a_claim_whose_session_died_is_taken_over_once_its_lease_runs_out(
     assert len(await ReminderClaims(dead).claim(clock(), lambda r: True)) == 1  # never settled
 
     session = stub(tool_context, clock)
-    async with delivering(session):
+    async with delivering(session, scheduler):
         clock.at = NOW + CLAIM_LEASE + timedelta(seconds=1)
         await wait_said(session)
     assert session.said == ["Reminder: stretch"]
@@ -396,10 +413,10 @@ async def test_one_missed_reminder_and_many(tool_context):
     assert line.endswith("r4, today at 15:24; and 2 more.")
 
 
-async def test_attach_splits_at_one_instant(tool_context):
+async def test_attach_splits_at_one_instant(tool_context, scheduler):
     clock = Clock()
     session = stub(tool_context, clock)
-    attach_reminders(session, poll_secs=POLL)
+    attach_reminders(session, scheduler)
     assert len(session.live_tasks) == 1 and len(session.greeting_extras) == 1
 
     # Both come due only after the session was built, one of them before the greeting runs:
@@ -419,7 +436,7 @@ async def test_attach_splits_at_one_instant(tool_context):
     }
 
 
-async def test_delivery_survives_a_store_failure(tool_context, monkeypatch):
+async def test_delivery_survives_a_store_failure(tool_context, monkeypatch, scheduler):
     clock = Clock()
     session = stub(tool_context, clock)
     real_due = ReminderRepository.due
@@ -434,11 +451,13 @@ async def test_delivery_survives_a_store_failure(tool_context, monkeypatch):
     monkeypatch.setattr(ReminderRepository, "due", flaky_due)
     await add(tool_context, "still comes", NOW + timedelta(seconds=1))
     clock.at = NOW + timedelta(seconds=2)
-    await until_said(session, deliver_due_reminders(session, poll_secs=POLL, since=NOW))
+    await until_said(session, deliver_due_reminders(session, scheduler, since=NOW))
     assert failures and session.said == ["Reminder: still comes"]
 
 
-async def test_marking_a_heard_reminder_survives_a_store_failure(tool_context, monkeypatch):
+async def test_marking_a_heard_reminder_survives_a_store_failure(
+    tool_context, monkeypatch, scheduler
+):
     monkeypatch.setattr(reminders_module, "FINISH_RETRY_SECS", 0)
     clock = Clock()
     session = stub(tool_context, clock)
@@ -454,7 +473,7 @@ async def test_marking_a_heard_reminder_survives_a_store_failure(tool_context, m
     monkeypatch.setattr(ReminderRepository, "mark_delivered", flaky_mark)
     await add(tool_context, "still delivered", NOW + timedelta(seconds=1))
     clock.at = NOW + timedelta(seconds=2)
-    await until_said(session, deliver_due_reminders(session, poll_secs=POLL, since=NOW))
+    await until_said(session, deliver_due_reminders(session, scheduler, since=NOW))
     assert failures
     assert await statuses(tool_context) == {"still delivered": ReminderStatus.DELIVERED}
 
@@ -471,12 +490,12 @@ class EventWithWaiters(asyncio.Event):
         return await super().wait()
 
 
-async def test_live_delivery_waits_for_the_greeting(tool_context, monkeypatch):
+async def test_live_delivery_waits_for_the_greeting(tool_context, monkeypatch, scheduler):
     monkeypatch.setattr(reminders_module, "GREETING_WAIT_SECS", 3600)
     clock = Clock()
     session = stub(tool_context, clock)
     session.greeted = EventWithWaiters()  # the page is not ready yet
-    attach_reminders(session, poll_secs=POLL)
+    attach_reminders(session, scheduler)
     await add(tool_context, "stretch", NOW + timedelta(seconds=1))
     clock.at = NOW + timedelta(seconds=2)
 
@@ -493,12 +512,14 @@ async def test_live_delivery_waits_for_the_greeting(tool_context, monkeypatch):
     assert session.said_before_greeting == []
 
 
-async def test_a_page_that_never_gets_ready_still_gets_its_reminders(tool_context, monkeypatch):
+async def test_a_page_that_never_gets_ready_still_gets_its_reminders(
+    tool_context, monkeypatch, scheduler
+):
     monkeypatch.setattr(reminders_module, "GREETING_WAIT_SECS", 0.05)
     clock = Clock()
     session = stub(tool_context, clock)
     session.greeted = asyncio.Event()  # and never set
-    attach_reminders(session, poll_secs=POLL)
+    attach_reminders(session, scheduler)
     await add(tool_context, "stretch", NOW + timedelta(seconds=1))
     clock.at = NOW + timedelta(seconds=2)
     await until_said(session, session.live_tasks[0](session))

@@ -17,9 +17,9 @@ import pytest
 from pipecat.frames.frames import InterruptionFrame
 
 from assistant.pipeline.tts import AssistantTTS
+from assistant.runtime.reminders import ReminderScheduler
 from assistant.store.models import ReminderStatus
 from assistant.store.repository import ReminderRepository, UserRepository
-from assistant.tools.reminders import attach_reminders
 from tests.harness import LiveSession
 from tests.live_server import pin_ice_to_loopback, running_server
 from tests.rtc_client import RTCClient
@@ -52,7 +52,7 @@ def clock(headless) -> Clock:
     """The sessions' clock, moved by the test (reminders come due when it says)."""
     clock = Clock(datetime.now(UTC))
     headless.now = clock
-    headless.session_hooks = [lambda session: attach_reminders(session, POLL)]
+    headless.session_hooks = [ReminderScheduler(headless.db, POLL).attach]
     return clock
 
 

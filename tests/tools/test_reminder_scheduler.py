@@ -1,4 +1,4 @@
-"""One reminder scheduler per process: one query per tick serves every live session."""
+"""One reminder scheduler per app: one query per tick serves every live session."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
+from assistant.runtime.reminders import ReminderScheduler, deliver_due_reminders
 from assistant.store.models import ReminderStatus
 from assistant.store.repository import ReminderRepository
-from assistant.tools.reminders import ReminderScheduler, deliver_due_reminders, reminder_scheduler
 from tests.tools.conftest import NOW
 from tests.tools.test_reminder_delivery import (
     POLL,
@@ -31,6 +31,11 @@ def ticks(monkeypatch) -> Ticks:
     return count_ticks(monkeypatch)
 
 
+@pytest.fixture
+def scheduler(db) -> ReminderScheduler:
+    return ReminderScheduler(db, POLL)
+
+
 def scheduler_tasks() -> list[asyncio.Task]:
     return [t for t in asyncio.all_tasks() if t.get_name() == "reminder-scheduler" and not t.done()]
 
@@ -42,7 +47,7 @@ async def stop(tasks: list[asyncio.Task]) -> None:
 
 
 async def test_one_scheduler_serves_two_users_each_their_own_reminder(
-    make_context, db, ticks: Ticks
+    make_context, ticks: Ticks, scheduler: ReminderScheduler
 ):
     alice, bob = await make_context("alice"), await make_context("bob")
     clock = Clock()
@@ -51,9 +56,9 @@ async def test_one_scheduler_serves_two_users_each_their_own_reminder(
     await add(alice, "alice's", NOW + timedelta(seconds=10))
     await add(bob, "bob's", NOW + timedelta(seconds=20))
     await add(bob, "bob's while away", NOW - timedelta(hours=1))  # the greeting's, not ours
-    deliveries = [await start_delivery(s) for s in (alices, bobs)]
+    deliveries = [await start_delivery(s, scheduler) for s in (alices, bobs)]
     try:
-        assert reminder_scheduler(db, POLL).watching == 2
+        assert scheduler.watching == 2
         assert len(scheduler_tasks()) == 1  # not one per session
 
         clock.at = NOW + timedelta(seconds=30)
@@ -97,10 +102,11 @@ async def test_nothing_due_costs_one_query_per_tick_for_all_sessions(
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", record)
     sessions = [stub(context) for context in contexts]
-    tasks = [asyncio.create_task(deliver_due_reminders(s, poll_secs=0.005)) for s in sessions]
+    shared = ReminderScheduler(db, poll_secs=0.005)
+    tasks = [asyncio.create_task(deliver_due_reminders(s, shared)) for s in sessions]
     try:
         await asyncio.sleep(0)  # one step each: registered
-        assert reminder_scheduler(db, 0.005).watching == 3
+        assert shared.watching == 3
         ticks_before, queries_before = ticks.count, len(queries)
         await ticks.wait(10)
         ticks_during, queries_during = ticks.count - ticks_before, len(queries) - queries_before
@@ -115,10 +121,12 @@ async def test_nothing_due_costs_one_query_per_tick_for_all_sessions(
     assert all(s.said == [] for s in sessions)
 
 
-async def test_scheduler_ends_with_its_last_session_and_restarts_for_the_next(make_context):
+async def test_scheduler_ends_with_its_last_session_and_restarts_for_the_next(
+    make_context, scheduler: ReminderScheduler
+):
     alice = await make_context("alice")
     clock = Clock()
-    first = asyncio.create_task(deliver_due_reminders(stub(alice, clock), poll_secs=0.01))
+    first = asyncio.create_task(deliver_due_reminders(stub(alice, clock), scheduler))
     await asyncio.sleep(0)  # one step: registered, and the scheduler started
     assert len(scheduler_tasks()) == 1
     await stop([first])
@@ -127,7 +135,7 @@ async def test_scheduler_ends_with_its_last_session_and_restarts_for_the_next(ma
     # A session that comes later gets a working scheduler again.
     await add(alice, "after", NOW + timedelta(seconds=5))
     later = stub(alice, clock)
-    second = await start_delivery(later, since=NOW)
+    second = await start_delivery(later, scheduler, since=NOW)
     try:
         clock.at = NOW + timedelta(seconds=6)
         await wait_said(later)
@@ -136,7 +144,9 @@ async def test_scheduler_ends_with_its_last_session_and_restarts_for_the_next(ma
     assert later.said == ["Reminder: after"]
 
 
-async def test_the_last_session_leaving_waits_for_a_query_in_flight(make_context, monkeypatch):
+async def test_the_last_session_leaving_waits_for_a_query_in_flight(
+    make_context, monkeypatch, scheduler: ReminderScheduler
+):
     """The database may be disposed as soon as the sessions are gone: a check still running
     then would hang on a closed connection. So the last session's end waits for it."""
     alice = await make_context("alice")
@@ -151,7 +161,7 @@ async def test_the_last_session_leaving_waits_for_a_query_in_flight(make_context
             finished.append(True)
 
     monkeypatch.setattr(ReminderScheduler, "_users_with_due", slow_probe)
-    task = asyncio.create_task(deliver_due_reminders(stub(alice), poll_secs=0.01))
+    task = asyncio.create_task(deliver_due_reminders(stub(alice), scheduler))
     await in_query.wait()
     await stop([task])
     assert finished == [True] and not scheduler_tasks()

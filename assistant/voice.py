@@ -1,8 +1,27 @@
-"""Cartesia's documented emotions (pipecat's `CartesiaEmotion`), as plain names.
+"""How the assistant sounds, without pipecat: the voice state, its ranges and the emotions.
 
-Kept literal so validating the configuration doesn't import pipecat's TTS stack (~1 s of
-start-up); tests/tools/test_emotion.py checks it equals pipecat's enum.
+The TTS (`assistant.pipeline.tts`) and the set_voice tool (`assistant.tools.emotion`) both use
+these; kept free of pipecat so validating the configuration doesn't import its TTS stack (~1 s
+of start-up) and the tools need nothing of the pipeline.
 """
+
+from dataclasses import dataclass
+
+SPEED_RANGE = (0.6, 1.5)
+VOLUME_RANGE = (0.5, 2.0)
+
+
+@dataclass(frozen=True)
+class VoiceState:
+    """How the assistant sounds; stored per conversation."""
+
+    emotion: str = "neutral"
+    speed: float = 1.0
+    volume: float = 1.0
+
+
+# Cartesia's documented emotions (pipecat's `CartesiaEmotion`), as plain names; kept literal,
+# and tests/tools/test_emotion.py checks it equals pipecat's enum.
 
 EMOTIONS: frozenset[str] = frozenset(
     {
