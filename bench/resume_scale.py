@@ -125,7 +125,7 @@ async def populate(db, sizes: list[int]) -> tuple[int, dict[int, str]]:
     from assistant.store.models import Conversation, Message
     from assistant.store.repository import ConversationRepository, UserRepository
 
-    async with db.session() as store:
+    async with db.transaction() as store:
         user = await UserRepository(store).get_or_create("bench-resume", timezone="UTC")
         conversations = {}
         for size in sizes:
@@ -150,7 +150,7 @@ def _folder_bytes(folder: Path) -> int:
 async def time_load(db, user_id: int, conversation_id: str, budget: int) -> tuple[float, list]:
     from assistant.store.context import load_context
 
-    async with db.session() as store:
+    async with db.transaction() as store:
         started = time.perf_counter()
         messages = await load_context(store, user_id, conversation_id, budget)
         elapsed = time.perf_counter() - started

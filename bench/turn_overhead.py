@@ -355,7 +355,7 @@ async def start_ours(
     from assistant.pipeline import builder
     from assistant.store.repository import ConversationRepository, UserRepository
 
-    async with db.session() as session_store:
+    async with db.transaction() as session_store:
         user = await UserRepository(session_store).get_or_create(f"bench-{name}", timezone="UTC")
         conversation = await ConversationRepository(session_store, user.id).create()
     spec = builder.SessionSpec(user.id, user.name, conversation.id, user.timezone)
@@ -453,7 +453,7 @@ async def _stored_counts(db) -> dict[str, int]:
 
     from assistant.store.models import Conversation, Message, User
 
-    async with db.session() as store:
+    async with db.transaction() as store:
         rows = await store.execute(
             select(User.name, func.count(Message.id))
             .join(Conversation, Conversation.user_id == User.id)

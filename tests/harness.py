@@ -114,7 +114,7 @@ class LiveSession:
         self.turns += 1
 
     async def messages(self) -> list[Message]:
-        async with self.db.session() as store:
+        async with self.db.transaction() as store:
             repo = ConversationRepository(store, self.spec.user_id)
             return list(await repo.messages(self.spec.conversation_id))
 
@@ -166,7 +166,7 @@ class Headless:
     async def open_conversation(
         self, user: str = "alice", conversation_id: str | None = None, timezone: str = "UTC"
     ) -> SessionSpec:
-        async with self.db.session() as store:
+        async with self.db.transaction() as store:
             account = await UserRepository(store).get_or_create(user, timezone=timezone)
             conversations = ConversationRepository(store, account.id)
             if conversation_id is None:

@@ -49,7 +49,7 @@ async def test_session_cookie_selects_user_and_conversation(api, db):
     first = await start(alice, "alice")
     assert first["user"] == "alice"
     # The conversation exists and belongs to alice.
-    async with db.session() as store:
+    async with db.transaction() as store:
         user = await UserRepository(store).get_by_name("alice")
         conversation = await ConversationRepository(store, user.id).get(first["conversation_id"])
         await ConversationRepository(store, user.id).append(conversation.id, "user", "hello")
@@ -75,7 +75,7 @@ async def test_users_cannot_reach_each_other(api, db):
     alice, bob = api(), api()
     alice_session = await start(alice, "alice")
     await start(bob, "bob")
-    async with db.session() as store:
+    async with db.transaction() as store:
         alice_id = (await UserRepository(store).get_by_name("alice")).id
         await NoteRepository(store, alice_id).add("alice's secret note")
 
@@ -275,7 +275,7 @@ async def test_token_usage_is_summed_and_never_shown_to_another_user(api, db):
     other = (await start(alice, "alice"))["conversation_id"]
     bobs = (await start(bob, "bob"))["conversation_id"]
     now = datetime.now(UTC)
-    async with db.session() as store:
+    async with db.transaction() as store:
         alice_id = (await UserRepository(store).get_by_name("alice")).id
         bob_id = (await UserRepository(store).get_by_name("bob")).id
         usage = UsageRepository(store, alice_id)
@@ -318,7 +318,7 @@ async def test_token_usage_is_summed_and_never_shown_to_another_user(api, db):
 
 async def test_usage_outlives_its_conversation(db):
     """A deleted conversation's tokens still count for the day: the limits counted them."""
-    async with db.session() as store:
+    async with db.transaction() as store:
         alice = await UserRepository(store).get_or_create("alice")
         conversation = await ConversationRepository(store, alice.id).create()
         usage = UsageRepository(store, alice.id)

@@ -135,7 +135,7 @@ async def test_talk_take_a_note_and_resume_in_chromium(
             await page.wait_for_function(f"({INBOUND_AUDIO_ENERGY})().then(e => e > 0.01)")
             await page.screenshot(path=ARTIFACTS / "browser-conversation.png", full_page=True)
 
-            async with db.session() as store:
+            async with db.transaction() as store:
                 alice = await UserRepository(store).get_by_name("alice")
                 notes = await NoteRepository(store, alice.id).recent()
             assert [n.content for n in notes] == ["buy oat milk"]
@@ -291,7 +291,7 @@ async def test_connect_clicked_while_a_resume_is_loading(
     from playwright.async_api import async_playwright, expect
 
     pin_ice_to_loopback(monkeypatch)
-    async with db.session() as store:
+    async with db.transaction() as store:
         alice = await UserRepository(store).get_or_create("alice")
         conversations = ConversationRepository(store, alice.id)
         earlier = (await conversations.create()).id
@@ -364,7 +364,7 @@ async def test_the_page_shows_a_spent_limit_and_the_tokens_used(
             )
 
             conversation_id = await page.evaluate("window.assistantUI.state.conversationId")
-            async with db.session() as store:
+            async with db.transaction() as store:
                 alice = await UserRepository(store).get_by_name("alice")
                 await UsageRepository(store, alice.id).add(conversation_id, 1800, 40)
             await expect(page.get_by_test_id("usage-line")).to_be_hidden()

@@ -33,7 +33,7 @@ def warnings_logged() -> Iterator[list[str]]:
 
 
 async def seqs(db: Database, conversation_id: str) -> list[int]:
-    async with db.session() as store:
+    async with db.transaction() as store:
         rows = await store.scalars(
             select(Message.seq).where(Message.conversation_id == conversation_id).order_by("seq")
         )
@@ -79,7 +79,7 @@ async def test_burst_of_interleaved_writes(tmp_path, warnings_logged):
     first, second = Database(url), Database(url)
     await first.upgrade()
     try:
-        async with first.session() as store:
+        async with first.transaction() as store:
             alice = (await UserRepository(store).get_or_create("alice")).id
             bob = (await UserRepository(store).get_or_create("bob")).id
             shared = (await ConversationRepository(store, alice).create()).id  # two tabs
@@ -107,7 +107,7 @@ async def test_burst_of_interleaved_writes(tmp_path, warnings_logged):
 
         async def take_notes(db: Database, name: str) -> None:
             for i in range(NOTE_WRITES_PER_WRITER):
-                async with db.session() as store:
+                async with db.transaction() as store:
                     notes = NoteRepository(store, alice)
                     if i % 2:
                         await notes.append(note, f"{name} {i}")
@@ -127,7 +127,7 @@ async def test_burst_of_interleaved_writes(tmp_path, warnings_logged):
         print(f"{total} writes in {elapsed:.2f} s")
 
         # No lost rows, each writer's rows in its own order, seq contiguous per conversation.
-        async with first.session() as store:
+        async with first.transaction() as store:
             for conversation, names in (
                 (shared, ["tab-1", "tab-2"]),
                 (other, ["other"]),
@@ -179,14 +179,14 @@ async def test_recorder_skips_what_can_never_be_saved(tmp_path, warnings_logged)
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'gone.db'}")
     await db.upgrade()
     try:
-        async with db.session() as store:
+        async with db.transaction() as store:
             alice = (await UserRepository(store).get_or_create("alice")).id
             conversation = (await ConversationRepository(store, alice).create()).id
         recorder = ConversationRecorder(store_appender(db, alice, conversation), retry_delay=0.01)
         recorder.start()
         recorder.record(MessageRecord(role="user", content="kept"))
         await recorder.flush()
-        async with db.session() as store:
+        async with db.transaction() as store:
             await ConversationRepository(store, alice).delete(conversation)
         recorder.record(MessageRecord(role="assistant", content="lost with its conversation"))
         await asyncio.wait_for(recorder.flush(), 2)

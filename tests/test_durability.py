@@ -153,7 +153,7 @@ async def choose(http: httpx.AsyncClient, conversation_id: str | None = None) ->
 
 
 async def stored(db: Database, conversation_id: str) -> list[tuple[str, str | None]]:
-    async with db.session() as store:
+    async with db.transaction() as store:
         user = await UserRepository(store).get_by_name("alice")
         rows = await ConversationRepository(store, user.id).messages(conversation_id)
     return [(m.role.value, m.content) for m in rows]

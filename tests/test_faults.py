@@ -65,7 +65,7 @@ async def hears(fake_cartesia, words: str, timeout: float = 10.0) -> None:
 async def seeded_conversation(headless, user: str = "alice") -> str:
     """A conversation that already holds an exchange."""
     spec = await headless.open_conversation(user)
-    async with headless.db.session() as store:
+    async with headless.db.transaction() as store:
         repo = ConversationRepository(store, spec.user_id)
         for role, content in EARLIER:
             await repo.append(spec.conversation_id, role, content)

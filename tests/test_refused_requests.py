@@ -26,7 +26,7 @@ def history(i: int) -> tuple[str, str]:
 async def seeded(headless, exchanges: int = EXCHANGES) -> str:
     """A conversation well within the resume budget, but long."""
     spec = await headless.open_conversation("alice")
-    async with headless.db.session() as store:
+    async with headless.db.transaction() as store:
         repo = ConversationRepository(store, spec.user_id)
         for i in range(exchanges):
             said, answered = history(i)

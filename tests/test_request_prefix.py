@@ -24,7 +24,7 @@ async def test_turns_share_the_prefix_and_each_carries_its_own_time(headless, fa
     headless.now = lambda: clock[0]
     headless.tool_factory = default_tools
     spec = await headless.open_conversation(timezone=ZONE)
-    async with headless.db.session() as store:
+    async with headless.db.transaction() as store:
         repo = ConversationRepository(store, spec.user_id)
         await repo.append(spec.conversation_id, "user", "my sister's birthday is on the 12th")
         await repo.append(spec.conversation_id, "assistant", "Noted, the twelfth.")

@@ -37,7 +37,7 @@ async def test_blocking_parts_of_the_build_run_off_the_loop(settings, db, monkey
     monkeypatch.setattr(builder, "create_stt", recorded("stt", builder.create_stt))
     monkeypatch.setattr(builder, "create_llm", recorded("llm", builder.create_llm))
 
-    async with db.session() as store:
+    async with db.transaction() as store:
         user = await UserRepository(store).get_or_create("alice")
         conversation = await ConversationRepository(store, user.id).create()
     spec = builder.SessionSpec(user.id, user.name, conversation.id)
@@ -82,7 +82,7 @@ async def test_mic_audio_stops_at_the_user_aggregator(headless, fake_groq, fake_
 async def test_no_observer_whose_output_nothing_reads(settings, db):
     # Every observer is a queue put and a task wake-up per pushed frame, 50 mic frames a second
     # included. pipecat's turn tracking feeds only tracing and audio recording, unused here.
-    async with db.session() as store:
+    async with db.transaction() as store:
         user = await UserRepository(store).get_or_create("alice")
         conversation = await ConversationRepository(store, user.id).create()
     session = await builder.build_voice_session(

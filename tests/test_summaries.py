@@ -60,6 +60,6 @@ async def test_a_failed_summary_loses_nothing(headless, fake_groq, fake_cartesia
     summary_requests = [r for r in fake_groq.chat_requests if not r.get("stream")]
     assert len(summary_requests) >= 2
     assert await stored_summaries(headless.db, conversation_id) == []
-    async with headless.db.session() as store:
+    async with headless.db.transaction() as store:
         messages = await ConversationRepository(store, user_id).messages(conversation_id)
     assert messages[0].content == OLDEST and messages[-1].content == "Noted."

@@ -71,10 +71,11 @@ _SETTLED = {
 
 
 def store_appender(db: Database, user_id: int, conversation_id: str) -> AppendMessage:
-    """An `AppendMessage` that commits each record to one user's conversation."""
+    """An `AppendMessage` that commits each record to one user's conversation (one unit of
+    work per record)."""
 
     async def append(record: Record) -> None:
-        async with db.session() as session:
+        async with db.transaction() as session:
             if isinstance(record, UsageRecord):
                 await UsageRepository(session, user_id).add(
                     conversation_id,

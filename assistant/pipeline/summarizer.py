@@ -111,7 +111,7 @@ async def summarize_overflow(
         if not text:
             logger.warning(f"the model wrote an empty summary for {conversation_id}")
             return None
-        async with db.session() as session:
+        async with db.transaction() as session:
             await ConversationRepository(session, user_id).append_summary(
                 conversation_id, text, overflow.until_seq
             )
@@ -134,7 +134,7 @@ async def _record_usage(
         f"{usage.completion_tokens} completion tokens"
     )
     try:
-        async with db.session() as session:
+        async with db.transaction() as session:
             await UsageRepository(session, user_id).add(
                 conversation_id, usage.prompt_tokens, usage.completion_tokens, purpose="summary"
             )

@@ -82,12 +82,16 @@ class ReminderClaims:
                 if reminder.claimed_by == self.token or not keep(reminder):
                     continue  # ours already (its lease ran out while unheard): not again
                 if await reminders.claim(reminder.id, self.token, now, now + CLAIM_LEASE):
+                    # Each claim is its own unit of work: committed at once, so the write lock
+                    # is held for one reminder, and what this session holds is on disk.
+                    await store.commit()
                     self._held.add(reminder.id)
                     claimed.append(
                         _Claimed(reminder.id, reminder.text, reminder.due_at, reminder.timezone)
                     )
             if self._released and claimed:  # the session ended meanwhile: nobody will say them
                 await reminders.release(self.token, [reminder.id for reminder in claimed])
+                await store.commit()
                 return []
         return claimed
 
@@ -106,7 +110,7 @@ class ReminderClaims:
         now = as_utc(self._session.now())
         for attempt in range(1, FINISH_ATTEMPTS + 1):
             try:
-                async with self._session.db.session() as store:
+                async with self._session.db.transaction() as store:
                     reminders = ReminderRepository(store, self._session.spec.user_id)
                     for reminder_id in sorted(ids):
                         if not await reminders.mark_delivered(
@@ -139,7 +143,7 @@ class ReminderClaims:
             return
         session = self._session
         try:
-            async with session.db.session() as store:
+            async with session.db.transaction() as store:
                 await ReminderRepository(store, session.spec.user_id).release(
                     self.token, self._held
                 )

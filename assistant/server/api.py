@@ -121,7 +121,7 @@ class DayUsageOut(UsageOut):
     day: date  # UTC
 
 
-Store = Annotated[AsyncSession, Depends(get_store_session)]
+Store = Annotated[AsyncSession, Depends(get_store_session, scope="function")]
 Current = Annotated[WebSession, Depends(current_session)]
 
 

@@ -7,7 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def get_store_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.db.session() as session:
+    """The request's unit of work: committed once the route returns, rolled back if it raises
+    (an HTTPException too). Use with ``scope="function"`` so it commits before the answer."""
+    async with request.app.state.db.transaction() as session:
         yield session
 
 

@@ -17,8 +17,8 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -239,11 +239,23 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, **engine_kwargs)
         if _is_sqlite(self.url):
             event.listen(self.engine.sync_engine, "connect", _set_sqlite_pragmas)
-        # expire_on_commit=False: repositories commit after every write and callers keep using
-        # the returned objects; expiring them would force (async-unsafe) lazy reloads.
+        # expire_on_commit=False: callers keep using the objects a unit of work returned after
+        # it committed; expiring them would force (async-unsafe) lazy reloads.
         self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: a session whose writes are committed together when the block ends,
+        or rolled back, none of them stored, if it raises. Repositories never commit."""
+        async with self.session() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
 
     async def upgrade(self, revision: str = "head") -> Path | None:
         """Run ``alembic upgrade`` on this database. Safe to call inside a running loop.

@@ -5,8 +5,9 @@ every statement it issues filters on it, so another user's conversation/note/rem
 behaves exactly like an id that doesn't exist (``None`` / ``False`` / ``[]``, or
 ``NotFoundError`` where the method has nothing sensible to return).
 
-Each write commits before returning: a voice session can die at any moment and everything
-said up to then must already be on disk.
+Repositories never commit: the caller's unit of work does, once, at its boundary (a request,
+a tool call, a recorder write, a claim; see `Database.transaction`), so a failure halfway
+leaves nothing half-written. Writes are flushed, so ids and constraint errors come at once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Select, column, delete, func, insert, literal_column, or_, select, table
 from sqlalchemy import update as sql_update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -93,28 +95,23 @@ class UserRepository:
             validate_timezone(timezone)
         user = await self.get_by_name(name)
         if user is None:
-            user = User(name=name)
-            if timezone is not None:
-                user.timezone = timezone
-            self._session.add(user)
-            try:
-                await self._session.commit()
-                return user
-            except IntegrityError:
-                # Two tabs logging in at once: the other one created it first.
-                await self._session.rollback()
-                user = await self.get_by_name(name)
-                if user is None:
-                    raise
+            # Two tabs logging in at once: whichever inserts second finds the other's row.
+            values = {"name": name} if timezone is None else {"name": name, "timezone": timezone}
+            await self._session.execute(
+                sqlite_insert(User).values(values).on_conflict_do_nothing(index_elements=["name"])
+            )
+            user = await self.get_by_name(name)
+            if user is None:
+                raise LookupError(f"user {name!r} vanished as it was created")
         if timezone is not None and user.timezone != timezone:
             user.timezone = timezone
-            await self._session.commit()
+            await self._session.flush()
         return user
 
     async def delete(self, user_id: int) -> bool:
         """Forget a user entirely; the database cascades to all their rows."""
         result = await self._session.execute(delete(User).where(User.id == user_id))
-        await self._session.commit()
+        await self._session.flush()
         return bool(result.rowcount)
 
 
@@ -141,7 +138,7 @@ class ConversationRepository(_UserScoped):
     async def create(self, title: str | None = None) -> Conversation:
         conversation = Conversation(user_id=self._user_id, title=title)
         self._session.add(conversation)
-        await self._session.commit()
+        await self._session.flush()
         return conversation
 
     async def get(self, conversation_id: str) -> Conversation | None:
@@ -182,7 +179,7 @@ class ConversationRepository(_UserScoped):
         if conversation is None:
             return None
         conversation.title = title
-        await self._session.commit()
+        await self._session.flush()
         return conversation
 
     async def set_voice(
@@ -207,7 +204,7 @@ class ConversationRepository(_UserScoped):
             conversation.speed = speed
         if volume is not None:
             conversation.volume = volume
-        await self._session.commit()
+        await self._session.flush()
         return conversation
 
     async def delete(self, conversation_id: str) -> bool:
@@ -216,7 +213,7 @@ class ConversationRepository(_UserScoped):
                 Conversation.id == conversation_id, Conversation.user_id == self._user_id
             )
         )
-        await self._session.commit()
+        await self._session.flush()
         return bool(result.rowcount)
 
     async def append(
@@ -228,10 +225,10 @@ class ConversationRepository(_UserScoped):
         tool_call_id: str | None = None,
         interrupted: bool = False,
     ) -> Message:
-        """Store one message with the next seq, and commit. Raises ``NotFoundError`` (after
-        rolling the session back).
+        """Store one message with the next seq. Raises ``NotFoundError``.
 
-        Three statements (UPDATE, INSERT, COMMIT) and no SELECT: the voice pipeline calls this
+        Two statements (UPDATE, INSERT; the caller commits) and no SELECT: the voice pipeline
+        calls this
         for every message, on the event loop that also streams the bot's audio.
         """
         role = Role(role)
@@ -251,8 +248,7 @@ class ConversationRepository(_UserScoped):
             .execution_options(synchronize_session=False)
         )
         touched = (await self._session.execute(touch)).one_or_none()
-        if touched is None:
-            await self._session.rollback()  # release the write lock the UPDATE took
+        if touched is None:  # the unit of work rolls back, releasing the UPDATE's write lock
             raise NotFoundError(f"conversation {conversation_id!r} not found")
         message = await self._insert(
             conversation_id,
@@ -264,7 +260,7 @@ class ConversationRepository(_UserScoped):
             tool_call_id=tool_call_id,
             interrupted=interrupted,
         )
-        await self._session.commit()
+        await self._session.flush()
         # Keep a Conversation object the caller holds in this session truthful, without a SELECT.
         held = self._session.identity_map.get(
             self._session.identity_key(Conversation, conversation_id)
@@ -292,7 +288,7 @@ class ConversationRepository(_UserScoped):
             content=content,
             summary_until_seq=until_seq,
         )
-        await self._session.commit()
+        await self._session.flush()
         return message
 
     async def last_seq(self, conversation_id: str) -> int:
@@ -386,7 +382,7 @@ class NoteRepository(_UserScoped):
     async def add(self, content: str) -> Note:
         note = Note(user_id=self._user_id, content=_require_text(content, "note"))
         self._session.add(note)
-        await self._session.commit()
+        await self._session.flush()
         return note
 
     async def get(self, note_id: int) -> Note | None:
@@ -448,7 +444,7 @@ class NoteRepository(_UserScoped):
         result = await self._session.execute(
             delete(Note).where(Note.id == note_id, Note.user_id == self._user_id)
         )
-        await self._session.commit()
+        await self._session.flush()
         return bool(result.rowcount)
 
     async def _update(self, note_id: int, **values: Any) -> Note | None:
@@ -460,7 +456,7 @@ class NoteRepository(_UserScoped):
             .execution_options(synchronize_session=False, populate_existing=True)
         )
         note = await self._session.scalar(stmt)
-        await self._session.commit()
+        await self._session.flush()
         return note
 
 
@@ -486,7 +482,7 @@ class ReminderRepository(_UserScoped):
             timezone=timezone,
         )
         self._session.add(reminder)
-        await self._session.commit()
+        await self._session.flush()
         return reminder
 
     async def get(self, reminder_id: int) -> Reminder | None:
@@ -579,7 +575,7 @@ class ReminderRepository(_UserScoped):
             .execution_options(synchronize_session=False)
         )
         result = await self._session.execute(stmt)
-        await self._session.commit()
+        await self._session.flush()
         return result.rowcount
 
     async def _pending(self, limit: int, *where: Any) -> list[Reminder]:
@@ -602,7 +598,7 @@ class ReminderRepository(_UserScoped):
             .execution_options(synchronize_session=False, populate_existing=True)
         )
         changed = await self._session.scalar(stmt)
-        await self._session.commit()
+        await self._session.flush()
         return changed is not None
 
 
@@ -666,7 +662,7 @@ class UsageRepository(_UserScoped):
             created_at=_require_aware(at, "at") if at is not None else utcnow(),
         )
         self._session.add(usage)
-        await self._session.commit()
+        await self._session.flush()
         return usage
 
     async def conversation_total(self, conversation_id: str) -> UsageTotals | None:

@@ -81,7 +81,7 @@ async def set_voice(
         speed = _check_range("speed", speed, SPEED_RANGE)
     if volume is not None:
         volume = _check_range("volume", volume, VOLUME_RANGE)
-    async with db.session() as session:
+    async with db.transaction() as session:
         conversation = await ConversationRepository(session, user_id).set_voice(
             conversation_id, emotion=emotion, speed=speed, volume=volume
         )

@@ -89,19 +89,19 @@ def _not_found(note_id: int) -> ToolError:
 
 
 async def take_note(db: Database, user_id: int, content: str) -> dict[str, Any]:
-    async with db.session() as session:
+    async with db.transaction() as session:
         note = await NoteRepository(session, user_id).add(content)
     return ok(note=_item(note))
 
 
 async def list_notes(db: Database, user_id: int, limit: int = 5) -> dict[str, Any]:
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = await NoteRepository(session, user_id).recent(limit)
     return ok(notes=[_item(n, PREVIEW_CHARS) for n in notes], count=len(notes))
 
 
 async def search_notes(db: Database, user_id: int, query: str, limit: int = 5) -> dict[str, Any]:
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = await NoteRepository(session, user_id).search(query, limit)
     return ok(query=query, notes=[_item(n, PREVIEW_CHARS) for n in notes], count=len(notes))
 
@@ -109,7 +109,7 @@ async def search_notes(db: Database, user_id: int, query: str, limit: int = 5) -
 async def append_to_note(db: Database, user_id: int, note_id: int, text: str) -> dict[str, Any]:
     if note_id > _MAX_ID:
         raise _not_found(note_id)
-    async with db.session() as session:
+    async with db.transaction() as session:
         note = await NoteRepository(session, user_id).append(note_id, text)
     if note is None:
         raise _not_found(note_id)
@@ -119,7 +119,7 @@ async def append_to_note(db: Database, user_id: int, note_id: int, text: str) ->
 async def edit_note(db: Database, user_id: int, note_id: int, content: str) -> dict[str, Any]:
     if note_id > _MAX_ID:
         raise _not_found(note_id)
-    async with db.session() as session:
+    async with db.transaction() as session:
         note = await NoteRepository(session, user_id).update(note_id, content)
     if note is None:
         raise _not_found(note_id)
@@ -129,7 +129,7 @@ async def edit_note(db: Database, user_id: int, note_id: int, content: str) -> d
 async def delete_note(db: Database, user_id: int, note_id: int) -> dict[str, Any]:
     if note_id > _MAX_ID:
         raise _not_found(note_id)
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = NoteRepository(session, user_id)
         note = await notes.get(note_id)
         # The row is read first only to say what was deleted; the delete decides.

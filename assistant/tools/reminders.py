@@ -159,7 +159,7 @@ async def set_reminder(
     conversation_id: str | None = None,
 ) -> dict[str, Any]:
     due_at = resolve_when(when, timezone, now)
-    async with db.session() as session:
+    async with db.transaction() as session:
         reminders = ReminderRepository(session, user_id)
         try:
             reminder = await reminders.add(text, due_at, timezone, conversation_id)
@@ -172,7 +172,7 @@ async def set_reminder(
 async def list_reminders(
     db: Database, user_id: int, *, now: datetime, limit: int = 10
 ) -> dict[str, Any]:
-    async with db.session() as session:
+    async with db.transaction() as session:
         reminders = await ReminderRepository(session, user_id).upcoming(limit)
     return ok(reminders=[_item(r, now) for r in reminders], count=len(reminders))
 
@@ -183,7 +183,7 @@ async def cancel_reminder(
     missing = ToolError(f"no reminder with id {reminder_id}")
     if reminder_id > _MAX_ID:
         raise missing
-    async with db.session() as session:
+    async with db.transaction() as session:
         reminders = ReminderRepository(session, user_id)
         reminder = await reminders.get(reminder_id)
         if reminder is None:

@@ -22,11 +22,11 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def alice(db: Database) -> int:
-    async with db.session() as session:
+    async with db.transaction() as session:
         return (await UserRepository(session).get_or_create("alice", "Europe/Paris")).id
 
 
 @pytest.fixture
 async def bob(db: Database) -> int:
-    async with db.session() as session:
+    async with db.transaction() as session:
         return (await UserRepository(session).get_or_create("bob")).id

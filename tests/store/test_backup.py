@@ -54,7 +54,7 @@ def _read(path: Path, sql: str) -> list[tuple]:
 
 
 async def _with_a_note(db: Database) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         user = await UserRepository(session).get_or_create("alice")
         await NoteRepository(session, user.id).add("the spare key is under the blue pot")
 
@@ -153,7 +153,7 @@ async def test_a_failed_upgrade_leaves_the_data_and_names_the_copy(tmp_path: Pat
 
         # The same engine goes on working on the untouched database.
         assert await db.current_revision() == HEAD
-        async with db.session() as session:
+        async with db.transaction() as session:
             user = await UserRepository(session).get_by_name("alice")
             notes = await NoteRepository(session, user.id).search("blue pot")
             assert [note.content for note in notes] == ["the spare key is under the blue pot"]

@@ -335,7 +335,7 @@ def _units_of(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 async def _check_load_context(
     db: Database, user_id: int, rows: list[MessageView], budget: int, page_size: int
 ) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         conv = await ConversationRepository(session, user_id).create()
         await _bulk_insert(session, conv.id, rows)
         stored = await ConversationRepository(session, user_id).messages(conv.id, limit=10_000)
@@ -379,7 +379,7 @@ def test_load_context_properties(tmp_path: Path) -> None:
         runner.run(db.upgrade())
 
         async def make_user() -> int:
-            async with db.session() as session:
+            async with db.transaction() as session:
                 return (await UserRepository(session).get_or_create("prop")).id
 
         user_id = runner.run(make_user())
@@ -408,14 +408,14 @@ def test_load_context_properties(tmp_path: Path) -> None:
 
 
 async def _conversation(db: Database, user_id: int, rows: list[MessageView]) -> str:
-    async with db.session() as session:
+    async with db.transaction() as session:
         conv = await ConversationRepository(session, user_id).create()
         await _bulk_insert(session, conv.id, rows)
         return conv.id
 
 
 async def test_resume_uses_latest_summary_and_messages_after_it(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         conv = await convs.create()
         await convs.append(conv.id, "user", "old question")
@@ -447,7 +447,7 @@ async def test_window_never_splits_a_tool_group(db: Database, alice: int) -> Non
         assistant("reply"),
     ]
     conv = await _conversation(db, alice, rows)
-    async with db.session() as session:
+    async with db.transaction() as session:
         tail = await load_context(session, alice, conv, token_budget=150)
         everything = await load_context(session, alice, conv, token_budget=10_000)
     # The group doesn't fit; "done" would, but a window can't start with an assistant reply.
@@ -470,7 +470,7 @@ async def test_window_starts_at_a_user_message_but_keeps_the_summary(
         assistant("a2"),
     ]
     conv = await _conversation(db, alice, rows)
-    async with db.session() as session:
+    async with db.transaction() as session:
         context = await load_context(session, alice, conv, token_budget=1000)
     assert context == [
         {"role": "user", "content": SUMMARY_PREFIX + "earlier stuff"},
@@ -481,13 +481,13 @@ async def test_window_starts_at_a_user_message_but_keeps_the_summary(
 
 async def test_window_without_any_user_message_is_kept(db: Database, alice: int) -> None:
     conv = await _conversation(db, alice, [user("x" * 400), assistant("short")])
-    async with db.session() as session:
+    async with db.transaction() as session:
         context = await load_context(session, alice, conv, token_budget=20)
     assert context == [{"role": "assistant", "content": "short"}]
 
 
 async def test_accepts_stored_message_objects(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         conv = await convs.create()
         await convs.append(conv.id, "user", "weather?")
@@ -506,7 +506,7 @@ async def test_accepts_stored_message_objects(db: Database, alice: int) -> None:
 
 async def test_missing_or_empty_conversation(db: Database, alice: int) -> None:
     conv = await _conversation(db, alice, [])
-    async with db.session() as session:
+    async with db.transaction() as session:
         assert await load_context(session, alice, conv, token_budget=100) == []
         assert await load_context(session, alice, "nope", token_budget=100) == []
 
@@ -515,7 +515,7 @@ async def test_rows_read_are_capped_even_if_they_produce_nothing(db: Database, a
     # 500 empty (barged-in) assistant rows after the last real exchange.
     rows = [user("hello"), assistant("hi")] + [assistant("", interrupted=True)] * 500
     conv = await _conversation(db, alice, rows)
-    async with db.session() as session:
+    async with db.transaction() as session:
         fetched = _count_rows_fetched(session)
         capped = await load_context(session, alice, conv, token_budget=100, page_size=16)
         assert capped == []

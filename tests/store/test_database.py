@@ -69,7 +69,7 @@ async def test_downgrade_to_base_and_upgrade_again(db: Database, alice: int) -> 
     await db.upgrade()
     assert await db.current_revision() == HEAD
     assert APP_TABLES <= await _tables(db)
-    async with db.session() as session:
+    async with db.transaction() as session:
         user = await UserRepository(session).get_or_create("carol")
         notes = NoteRepository(session, user.id)
         await notes.add("the FTS triggers were recreated too")
@@ -129,9 +129,9 @@ async def test_in_memory_database_is_shared_across_sessions() -> None:
     db = Database("sqlite+aiosqlite://")
     try:
         await db.upgrade()
-        async with db.session() as session:
+        async with db.transaction() as session:
             await UserRepository(session).get_or_create("dora")
-        async with db.session() as session:
+        async with db.transaction() as session:
             assert await UserRepository(session).get_by_name("dora") is not None
     finally:
         await db.dispose()

@@ -21,7 +21,7 @@ SISTER = "Alice's sister Margaret lives in Lisbon."  # a summary of it
 
 async def long_conversation(db, user: str = "alice", exchanges: int = 30) -> tuple[int, str]:
     """A conversation well over BUDGET tokens, OLDEST its first user message."""
-    async with db.session() as store:
+    async with db.transaction() as store:
         account = await UserRepository(store).get_or_create(user)
         conversations = ConversationRepository(store, account.id)
         conversation_id = (await conversations.create()).id
@@ -33,7 +33,7 @@ async def long_conversation(db, user: str = "alice", exchanges: int = 30) -> tup
 
 
 async def stored_summaries(db, conversation_id: str) -> list[Message]:
-    async with db.session() as store:
+    async with db.transaction() as store:
         rows = await store.scalars(
             select(Message)
             .where(Message.conversation_id == conversation_id)
@@ -44,19 +44,19 @@ async def stored_summaries(db, conversation_id: str) -> list[Message]:
 
 async def test_overflow_is_the_older_part_and_a_summary_makes_everything_fit(db):
     user_id, conversation_id = await long_conversation(db)
-    async with db.session() as store:
+    async with db.transaction() as store:
         overflow = await find_overflow(store, user_id, conversation_id, BUDGET)
         before = await load_context(store, user_id, conversation_id, BUDGET)
     assert overflow is not None
     assert overflow.transcript[0] == {"role": "user", "content": OLDEST}
     assert all(OLDEST not in m["content"] for m in before)  # forgotten without a summary
 
-    async with db.session() as store:
+    async with db.transaction() as store:
         repo = ConversationRepository(store, user_id)
         await repo.append_summary(
             conversation_id, "Alice's sister Margaret lives in Lisbon.", overflow.until_seq
         )
-    async with db.session() as store:
+    async with db.transaction() as store:
         after = await load_context(store, user_id, conversation_id, BUDGET)
         again = await find_overflow(store, user_id, conversation_id, BUDGET)
         kept = (
@@ -76,13 +76,13 @@ async def test_overflow_is_the_older_part_and_a_summary_makes_everything_fit(db)
 
 async def test_another_users_conversation_has_no_overflow(db, bob):
     _, conversation_id = await long_conversation(db)
-    async with db.session() as store:
+    async with db.transaction() as store:
         assert await find_overflow(store, bob, conversation_id, BUDGET) is None
 
 
 async def test_one_request_condenses_at_most_a_few_budgets_the_newest_first(db):
     user_id, conversation_id = await long_conversation(db, exchanges=150)
-    async with db.session() as store:
+    async with db.transaction() as store:
         overflow = await find_overflow(store, user_id, conversation_id, BUDGET)
     assert overflow is not None
     tokens = sum(estimate_tokens(m) for m in overflow.transcript)
@@ -90,7 +90,7 @@ async def test_one_request_condenses_at_most_a_few_budgets_the_newest_first(db):
     assert all(m["content"] != OLDEST for m in overflow.transcript)  # the oldest part is left
     # ... and what is condensed runs right up to the cut.
     assert overflow.transcript[-1]["content"].startswith("Answer number")
-    async with db.session() as store:
+    async with db.transaction() as store:
         first_kept = await store.scalar(
             select(Message.content).where(
                 Message.conversation_id == conversation_id, Message.seq == overflow.until_seq + 1

@@ -34,7 +34,7 @@ WEATHER_CALL = {
 
 
 async def _count(db: Database, model: type) -> int:
-    async with db.session() as session:
+    async with db.transaction() as session:
         return await session.scalar(select(func.count()).select_from(model))
 
 
@@ -48,7 +48,7 @@ async def _fts_integrity_check(db: Database) -> None:
 
 
 async def test_get_or_create_user_is_idempotent_and_updates_timezone(db: Database) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         users = UserRepository(session)
         first = await users.get_or_create("alice")
         assert first.timezone == "UTC"
@@ -56,14 +56,14 @@ async def test_get_or_create_user_is_idempotent_and_updates_timezone(db: Databas
         assert again.id == first.id
         assert again.timezone == "America/New_York"
         assert (await users.get_or_create("alice")).timezone == "America/New_York"
-    async with db.session() as session:
+    async with db.transaction() as session:
         reloaded = await UserRepository(session).get(first.id)
         assert reloaded is not None and reloaded.timezone == "America/New_York"
         assert reloaded.created_at.tzinfo == UTC
 
 
 async def test_get_or_create_rejects_bad_input(db: Database) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         users = UserRepository(session)
         with pytest.raises(ValueError):
             await users.get_or_create("alice", "Mars/Olympus_Mons")
@@ -73,7 +73,7 @@ async def test_get_or_create_rejects_bad_input(db: Database) -> None:
 
 async def test_concurrent_get_or_create_yields_one_user(db: Database) -> None:
     async def login() -> int:
-        async with db.session() as session:
+        async with db.transaction() as session:
             return (await UserRepository(session).get_or_create("erin")).id
 
     ids = await asyncio.gather(*(login() for _ in range(20)))
@@ -84,7 +84,7 @@ async def test_concurrent_get_or_create_yields_one_user(db: Database) -> None:
 
 
 async def test_conversation_crud_and_defaults(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         conv = await convs.create()
         assert len(conv.id) == 32 and conv.id.isalnum()
@@ -99,7 +99,7 @@ async def test_conversation_crud_and_defaults(db: Database, alice: int) -> None:
         renamed = await convs.rename(conv.id, "Trip planning")
         assert renamed is not None and renamed.title == "Trip planning"
 
-    async with db.session() as session:
+    async with db.transaction() as session:
         fetched = await ConversationRepository(session, alice).get(conv.id)
         assert fetched is not None
         assert (fetched.title, fetched.emotion, fetched.speed) == ("Trip planning", "excited", 1.2)
@@ -111,7 +111,7 @@ async def test_conversation_crud_and_defaults(db: Database, alice: int) -> None:
 
 
 async def test_append_assigns_seq_and_stores_every_field(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         conv = await convs.create()
         await convs.append(conv.id, "user", "What's the weather in Paris?")
@@ -122,7 +122,7 @@ async def test_append_assigns_seq_and_stores_every_field(db: Database, alice: in
             await convs.append(conv.id, "robot", "beep")
 
     # Fresh session: prove it was committed, not just in the identity map.
-    async with db.session() as session:
+    async with db.transaction() as session:
         messages = await ConversationRepository(session, alice).messages(conv.id)
     assert [m.seq for m in messages] == [1, 2, 3, 4]
     assert [m.role for m in messages] == ["user", "assistant", "tool", "assistant"]
@@ -135,7 +135,7 @@ async def test_append_assigns_seq_and_stores_every_field(db: Database, alice: in
 
 
 async def test_tool_calls_none_is_stored_as_sql_null(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         conv = await convs.create()
         await convs.append(conv.id, "user", "hi", tool_calls=None)
@@ -146,7 +146,7 @@ async def test_tool_calls_none_is_stored_as_sql_null(db: Database, alice: int) -
 
 
 async def test_messages_paging_excludes_summaries(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         conv = await convs.create()
         for i in range(5):
@@ -161,7 +161,7 @@ async def test_messages_paging_excludes_summaries(db: Database, alice: int) -> N
 
 
 async def test_append_summary_validates_and_is_not_activity(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         conv = await convs.create()
         await convs.append(conv.id, "user", "hello")
@@ -179,7 +179,7 @@ async def test_append_summary_validates_and_is_not_activity(db: Database, alice:
 
 async def test_title_comes_from_first_user_message(db: Database, alice: int) -> None:
     long_text = "Please remind me to water the plants every Sunday morning before church " * 2
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         conv = await convs.create()
         await convs.append(conv.id, "assistant", "Hi! How can I help?")
@@ -193,7 +193,7 @@ async def test_title_comes_from_first_user_message(db: Database, alice: int) -> 
         named = await convs.create(title="Chosen by me")
         await convs.append(named.id, "user", "hello")
 
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         title = (await convs.get(conv.id)).title
         assert title.startswith("Please remind me to water the plants")
@@ -211,7 +211,7 @@ def test_make_title() -> None:
 async def test_append_bumps_updated_at_and_list_orders_by_activity(
     db: Database, alice: int
 ) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         older = await convs.create()
         newer = await convs.create()
@@ -229,7 +229,7 @@ async def test_append_bumps_updated_at_and_list_orders_by_activity(
 
 
 async def test_list_is_a_single_query(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         for i in range(5):
             conv = await convs.create()
@@ -242,7 +242,7 @@ async def test_list_is_a_single_query(db: Database, alice: int) -> None:
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", record)
     try:
-        async with db.session() as session:
+        async with db.transaction() as session:
             listing = await ConversationRepository(session, alice).list()
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
@@ -251,7 +251,7 @@ async def test_list_is_a_single_query(db: Database, alice: int) -> None:
 
 
 async def test_append_to_missing_conversation_raises(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         with pytest.raises(NotFoundError):
             await ConversationRepository(session, alice).append("nope", "user", "hi")
 
@@ -259,19 +259,19 @@ async def test_append_to_missing_conversation_raises(db: Database, alice: int) -
 async def test_append_to_another_users_conversation_changes_nothing(
     db: Database, alice: int, bob: int
 ) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         conv = await ConversationRepository(session, alice).create()
-    async with db.session() as bobs_session:
-        with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError):
+        async with db.transaction() as bobs_session:
             await ConversationRepository(bobs_session, bob).append(conv.id, "user", "injected")
-        # Bob's session is still open: the failed append must not keep SQLite's write lock
-        # (alice would wait for busy_timeout, then fail with "database is locked").
-        async with db.session() as session:
-            convs = ConversationRepository(session, alice)
-            untouched = await convs.get(conv.id)
-            assert (untouched.title, untouched.updated_at) == (None, conv.updated_at)
-            await asyncio.wait_for(convs.append(conv.id, "user", "mine"), 4)
-    async with db.session() as session:
+    # Bob's unit of work rolled back as the error left it: it must not keep SQLite's write
+    # lock (alice would wait for busy_timeout, then fail with "database is locked").
+    async with db.transaction() as session:
+        convs = ConversationRepository(session, alice)
+        untouched = await convs.get(conv.id)
+        assert (untouched.title, untouched.updated_at) == (None, conv.updated_at)
+        await asyncio.wait_for(convs.append(conv.id, "user", "mine"), 4)
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         assert [(m.seq, m.content) for m in await convs.messages(conv.id)] == [(1, "mine")]
         assert (await convs.get(conv.id)).title == "mine"
@@ -279,7 +279,7 @@ async def test_append_to_another_users_conversation_changes_nothing(
 
 async def test_append_is_two_statements_and_no_select(db: Database, alice: int) -> None:
     """The recorder calls this for every message, on the loop that streams the bot's audio."""
-    async with db.session() as session:
+    async with db.transaction() as session:
         conv = await ConversationRepository(session, alice).create()
 
     statements: list[str] = []
@@ -289,23 +289,23 @@ async def test_append_is_two_statements_and_no_select(db: Database, alice: int) 
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", record)
     try:
-        async with db.session() as session:
+        async with db.transaction() as session:
             message = await ConversationRepository(session, alice).append(conv.id, "user", "hi")
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
     assert statements == ["UPDATE", "INSERT"]  # then COMMIT
     assert message.seq == 1
-    async with db.session() as session:
+    async with db.transaction() as session:
         stored = await ConversationRepository(session, alice).get(conv.id)
     assert stored.updated_at == message.created_at and stored.title == "hi"
 
 
 async def test_concurrent_appends_get_consecutive_seqs(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         conv = await ConversationRepository(session, alice).create()
 
     async def append(i: int) -> int:
-        async with db.session() as session:
+        async with db.transaction() as session:
             message = await ConversationRepository(session, alice).append(
                 conv.id, "user", f"message {i}"
             )
@@ -313,7 +313,7 @@ async def test_concurrent_appends_get_consecutive_seqs(db: Database, alice: int)
 
     seqs = await asyncio.gather(*(append(i) for i in range(200)))
     assert sorted(seqs) == list(range(1, 201))
-    async with db.session() as session:
+    async with db.transaction() as session:
         stored = await ConversationRepository(session, alice).messages(conv.id, limit=1000)
         assert [m.seq for m in stored] == list(range(1, 201))
         assert {m.content for m in stored} == {f"message {i}" for i in range(200)}
@@ -327,7 +327,7 @@ async def test_concurrent_appends_get_consecutive_seqs(db: Database, alice: int)
 
 
 async def test_note_crud_keeps_fts_in_sync(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = NoteRepository(session, alice)
         note = await notes.add("Passport number is in the blue folder")
         assert note.created_at.tzinfo == UTC
@@ -354,7 +354,7 @@ async def test_note_crud_keeps_fts_in_sync(db: Database, alice: int) -> None:
 
 
 async def test_recent_notes_newest_activity_first(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = NoteRepository(session, alice)
         first = await notes.add("first")
         second = await notes.add("second")
@@ -365,7 +365,7 @@ async def test_recent_notes_newest_activity_first(db: Database, alice: int) -> N
 
 
 async def test_search_ranks_better_matches_first(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = NoteRepository(session, alice)
         one_word = await notes.add("Call the dentist")
         both = await notes.add("Dentist appointment moved: the appointment is now on Friday")
@@ -376,7 +376,7 @@ async def test_search_ranks_better_matches_first(db: Database, alice: int) -> No
 
 
 async def test_search_stems_and_folds_diacritics(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = NoteRepository(session, alice)
         note = await notes.add("Meet Zoë at the Café, she's running late")
         for query in ("cafe", "CAFÉ", "zoe", "runs", "café?"):
@@ -413,7 +413,7 @@ NASTY_QUERIES = [
 
 @pytest.mark.parametrize("query", NASTY_QUERIES)
 async def test_search_never_raises(db: Database, alice: int, query: str) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = NoteRepository(session, alice)
         await notes.add("foo bar and more")
         await notes.add("100% sure_thing")
@@ -422,7 +422,7 @@ async def test_search_never_raises(db: Database, alice: int, query: str) -> None
 
 
 async def test_search_treats_operators_as_words(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = NoteRepository(session, alice)
         await notes.add("cats and dogs")
         hit = await notes.add("either this or that")
@@ -436,7 +436,7 @@ def test_fts_query_quotes_every_term() -> None:
 
 
 async def test_search_falls_back_to_like_without_fts(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = NoteRepository(session, alice)
         await notes.add("Dentist on Tuesday")
         percent = await notes.add("100% done")
@@ -444,7 +444,7 @@ async def test_search_falls_back_to_like_without_fts(db: Database, alice: int) -
         for name in ("after_insert", "after_update", "after_delete"):
             await conn.exec_driver_sql(f"DROP TRIGGER notes_fts_{name}")
         await conn.exec_driver_sql("DROP TABLE notes_fts")
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = NoteRepository(session, alice)
         assert [n.content for n in await notes.search("dentist")] == ["Dentist on Tuesday"]
         # LIKE wildcards in the query are literals, not "match everything".
@@ -457,7 +457,7 @@ async def test_search_falls_back_to_like_without_fts(db: Database, alice: int) -
 
 async def test_reminder_lifecycle(db: Database, alice: int) -> None:
     now = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
-    async with db.session() as session:
+    async with db.transaction() as session:
         conv = await ConversationRepository(session, alice).create()
         reminders = ReminderRepository(session, alice)
         later = await reminders.add("water plants", now + timedelta(hours=2), "Europe/Paris")
@@ -483,7 +483,7 @@ async def test_reminder_lifecycle(db: Database, alice: int) -> None:
         assert await reminders.cancel(overdue.id) is False
         assert [r.id for r in await reminders.due(now)] == []
 
-    async with db.session() as session:
+    async with db.transaction() as session:
         reminders = ReminderRepository(session, alice)
         stored = await reminders.get(overdue.id)
         assert stored.status == ReminderStatus.DELIVERED
@@ -494,9 +494,9 @@ async def test_reminder_lifecycle(db: Database, alice: int) -> None:
 async def test_reminder_times_are_utc_aware(db: Database, alice: int) -> None:
     paris_summer = timezone(timedelta(hours=2))
     local = datetime(2030, 7, 14, 9, 30, tzinfo=paris_summer)
-    async with db.session() as session:
+    async with db.transaction() as session:
         reminder = await ReminderRepository(session, alice).add("parade", local, "Europe/Paris")
-    async with db.session() as session:
+    async with db.transaction() as session:
         stored = await ReminderRepository(session, alice).get(reminder.id)
     assert stored.due_at == local
     assert stored.due_at.tzinfo == UTC
@@ -514,7 +514,7 @@ async def test_column_type_rejects_naive_datetimes(db: Database, alice: int) -> 
 
 async def test_reminder_rejects_bad_input(db: Database, alice: int) -> None:
     due = datetime(2030, 1, 1, tzinfo=UTC)
-    async with db.session() as session:
+    async with db.transaction() as session:
         reminders = ReminderRepository(session, alice)
         with pytest.raises(ValueError):
             await reminders.add("naive", datetime(2030, 1, 1), "UTC")
@@ -530,13 +530,13 @@ async def test_reminder_rejects_bad_input(db: Database, alice: int) -> None:
 
 
 async def test_concurrent_delivery_claims_once(db: Database, alice: int) -> None:
-    async with db.session() as session:
+    async with db.transaction() as session:
         reminder = await ReminderRepository(session, alice).add(
             "once", datetime(2020, 1, 1, tzinfo=UTC), "UTC"
         )
 
     async def claim() -> bool:
-        async with db.session() as session:
+        async with db.transaction() as session:
             return await ReminderRepository(session, alice).mark_delivered(reminder.id)
 
     assert sorted(await asyncio.gather(*(claim() for _ in range(10)))) == [False] * 9 + [True]
@@ -547,14 +547,14 @@ async def test_concurrent_delivery_claims_once(db: Database, alice: int) -> None
 
 async def test_users_cannot_reach_each_others_rows(db: Database, alice: int, bob: int) -> None:
     due = datetime(2030, 1, 1, tzinfo=UTC)
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         conv = await convs.create()
         await convs.append(conv.id, "user", "secret plans")
         note = await NoteRepository(session, alice).add("alice's secret diary")
         reminder = await ReminderRepository(session, alice).add("alice thing", due, "UTC", conv.id)
 
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, bob)
         assert await convs.get(conv.id) is None
         assert await convs.list() == []
@@ -586,7 +586,7 @@ async def test_users_cannot_reach_each_others_rows(db: Database, alice: int, bob
         with pytest.raises(NotFoundError):
             await reminders.add("link to alice", due, "UTC", conversation_id=conv.id)
 
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         stored = await convs.get(conv.id)
         assert (stored.title, stored.emotion) == ("secret plans", "neutral")
@@ -604,7 +604,7 @@ async def test_users_cannot_reach_each_others_rows(db: Database, alice: int, bob
 
 async def test_deleting_a_conversation_cascades_to_messages_only(db: Database, alice: int) -> None:
     due = datetime(2030, 1, 1, tzinfo=UTC)
-    async with db.session() as session:
+    async with db.transaction() as session:
         convs = ConversationRepository(session, alice)
         conv = await convs.create()
         await convs.append(conv.id, "user", "hi")
@@ -612,7 +612,7 @@ async def test_deleting_a_conversation_cascades_to_messages_only(db: Database, a
         reminder = await ReminderRepository(session, alice).add("x", due, "UTC", conv.id)
         assert await convs.delete(conv.id) is True
     assert await _count(db, Message) == 0
-    async with db.session() as session:
+    async with db.transaction() as session:
         kept = await ReminderRepository(session, alice).get(reminder.id)
         assert kept is not None and kept.conversation_id is None
 
@@ -620,21 +620,21 @@ async def test_deleting_a_conversation_cascades_to_messages_only(db: Database, a
 async def test_deleting_a_user_cascades_everywhere(db: Database, alice: int, bob: int) -> None:
     due = datetime(2030, 1, 1, tzinfo=UTC)
     for user in (alice, bob):
-        async with db.session() as session:
+        async with db.transaction() as session:
             convs = ConversationRepository(session, user)
             conv = await convs.create()
             await convs.append(conv.id, "user", "hello")
             await NoteRepository(session, user).add(f"note about zebras by {user}")
             await ReminderRepository(session, user).add("r", due, "UTC", conv.id)
 
-    async with db.session() as session:
+    async with db.transaction() as session:
         assert await UserRepository(session).delete(alice) is True
         assert await UserRepository(session).delete(alice) is False
 
     for model in (Conversation, Message, Note, Reminder):
         assert await _count(db, model) == 1, model
     await _fts_integrity_check(db)
-    async with db.session() as session:
+    async with db.transaction() as session:
         hits = await NoteRepository(session, bob).search("zebras")
         assert [n.content for n in hits] == [f"note about zebras by {bob}"]
         fts_rows = await session.scalar(text("SELECT count(*) FROM notes_fts('zebras')"))

@@ -57,7 +57,7 @@ def make_context(db: Database) -> MakeContext:
     async def make(
         user: str = "alice", timezone: str = "UTC", now: datetime = NOW
     ) -> RecordingContext:
-        async with db.session() as session:
+        async with db.transaction() as session:
             account = await UserRepository(session).get_or_create(user, timezone=timezone)
             conversation = await ConversationRepository(session, account.id).create()
         return RecordingContext(

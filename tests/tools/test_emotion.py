@@ -16,7 +16,7 @@ def test_our_emotion_names_are_exactly_pipecats_cartesia_emotions():
 
 
 async def stored_voice(context) -> tuple[str, float, float]:
-    async with context.db.session() as session:
+    async with context.db.transaction() as session:
         conversation = await ConversationRepository(session, context.user_id).get(
             context.conversation_id
         )

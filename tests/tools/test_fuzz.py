@@ -101,7 +101,7 @@ def obviously_bad(tool: Tool, raw: Any) -> bool:
 
 
 async def snapshot(db, user_id: int) -> dict[str, Any]:
-    async with db.session() as session:
+    async with db.transaction() as session:
         notes = await session.scalars(select(Note).where(Note.user_id == user_id))
         reminders = await session.scalars(select(Reminder).where(Reminder.user_id == user_id))
         voices = await session.scalars(select(Conversation).where(Conversation.user_id == user_id))
@@ -144,7 +144,7 @@ async def seeded(make_context):
     alice = await make_context("alice", timezone="America/New_York")
     bob = await make_context("bob", timezone="Asia/Tokyo")
     for context, prefix in ((alice, "alice"), (bob, "bob")):
-        async with context.db.session() as session:
+        async with context.db.transaction() as session:
             notes = NoteRepository(session, context.user_id)
             reminders = ReminderRepository(session, context.user_id)
             for n in range(3):

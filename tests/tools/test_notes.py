@@ -19,7 +19,7 @@ CHANGED = {"type": "notes-changed"}
 
 
 async def stored_notes(context) -> list[tuple[int, str]]:
-    async with context.db.session() as session:
+    async with context.db.transaction() as session:
         notes = await NoteRepository(session, context.user_id).recent(limit=1000)
     return sorted((n.id, n.content) for n in notes)
 

@@ -35,7 +35,7 @@ async def test_take_note_runs_the_tool_and_the_answer_is_spoken(headless, fake_g
         await fake_cartesia.wait_for(lambda: "I noted" in spoken(fake_cartesia), timeout=10)
         user_id = live.spec.user_id
 
-    async with headless.db.session() as store:
+    async with headless.db.transaction() as store:
         notes = await NoteRepository(store, user_id).recent()
     assert [n.content for n in notes] == ["buy oat milk"]
 
@@ -119,7 +119,7 @@ async def test_a_reminder_set_by_voice_is_spoken_when_due(headless, fake_groq, f
         "Okay, I will remind you.",
         "Reminder: stretch your legs",
     ]
-    async with headless.db.session() as store:
+    async with headless.db.transaction() as store:
         [reminder] = await store.scalars(select(Reminder).where(Reminder.user_id == user_id))
     assert reminder.status is ReminderStatus.DELIVERED
     assert reminder.delivered_at is not None
@@ -129,7 +129,7 @@ async def test_a_missed_reminder_is_mentioned_in_the_next_greeting(headless, fak
     headless.tool_factory = default_tools
     with_reminders(headless)
     spec = await headless.open_conversation("alice", timezone="Europe/Paris")
-    async with headless.db.session() as store:
+    async with headless.db.transaction() as store:
         due = datetime.now(UTC) - timedelta(hours=1)
         await ReminderRepository(store, spec.user_id).add("call mom", due, "Europe/Paris")
         mentioned = await ReminderRepository(store, spec.user_id).add(
@@ -145,7 +145,7 @@ async def test_a_missed_reminder_is_mentioned_in_the_next_greeting(headless, fak
     [greeting] = [m.content for m in rows if m.role == "assistant"]
     assert greeting.startswith("Hi alice! What can I do for you? While you were away, 2 reminders")
     assert "call mom" in greeting and "pay rent" in greeting
-    async with headless.db.session() as store:
+    async with headless.db.transaction() as store:
         assert (await ReminderRepository(store, spec.user_id).upcoming()) == []
         reminder = await ReminderRepository(store, spec.user_id).get(mentioned.id)
     assert reminder.status is ReminderStatus.DELIVERED

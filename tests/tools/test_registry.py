@@ -110,7 +110,7 @@ async def test_handlers_run_as_the_session_user(tool_context, make_context):
     results = await call_handler(take_note, {"content": "from the LLM", "user_id": bob.user_id})
 
     assert len(results) == 1 and results[0]["ok"] is True
-    async with tool_context.db.session() as session:
+    async with tool_context.db.transaction() as session:
         alices = await NoteRepository(session, tool_context.user_id).recent()
         bobs = await NoteRepository(session, bob.user_id).recent()
     assert [n.content for n in alices] == ["from the LLM"] and bobs == []

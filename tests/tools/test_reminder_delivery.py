@@ -137,13 +137,13 @@ def scheduler(db: Database) -> ReminderScheduler:
 
 
 async def add(context, text: str, due: datetime, zone: str = "UTC") -> int:
-    async with context.db.session() as session:
+    async with context.db.transaction() as session:
         repo = ReminderRepository(session, context.user_id)
         return (await repo.add(text, due, zone, context.conversation_id)).id
 
 
 async def statuses(context) -> dict[str, ReminderStatus]:
-    async with context.db.session() as session:
+    async with context.db.transaction() as session:
         rows = await session.scalars(select(Reminder).where(Reminder.user_id == context.user_id))
         return {r.text: r.status for r in rows}
 
@@ -564,7 +564,7 @@ async def test_of_concurrent_claims_on_a_reminder_one_wins(tool_context):
     reminder_id = await add(tool_context, "once", NOW - timedelta(minutes=1))
 
     async def claim(token: str) -> bool:
-        async with tool_context.db.session() as store:
+        async with tool_context.db.transaction() as store:
             reminders = ReminderRepository(store, tool_context.user_id)
             return await reminders.claim(reminder_id, token, NOW, NOW + CLAIM_LEASE)
 
@@ -573,7 +573,7 @@ async def test_of_concurrent_claims_on_a_reminder_one_wins(tool_context):
     # Only the winner can mark it delivered or give it back.
     winner = f"session{won.index(True)}"
     loser = f"session{won.index(False)}"
-    async with tool_context.db.session() as store:
+    async with tool_context.db.transaction() as store:
         reminders = ReminderRepository(store, tool_context.user_id)
         assert await reminders.release(loser, [reminder_id]) == 0
         assert await reminders.mark_delivered(reminder_id, NOW, claimed_by=loser) is False

@@ -76,12 +76,12 @@ async def add_reminder(headless, user_id: int, text: str, due: datetime) -> int:
 
 
 async def add_reminder_to(db, user_id: int, text: str, due: datetime) -> int:
-    async with db.session() as store:
+    async with db.transaction() as store:
         return (await ReminderRepository(store, user_id).add(text, due, "UTC")).id
 
 
 async def status(headless, user_id: int, reminder_id: int) -> ReminderStatus:
-    async with headless.db.session() as store:
+    async with headless.db.transaction() as store:
         return (await ReminderRepository(store, user_id).get(reminder_id)).status
 
 
@@ -213,7 +213,7 @@ async def wait_for_status(db, user_id: int, reminder_id: int, wanted: ReminderSt
     ends, which the client doesn't see)."""
     async with asyncio.timeout(20):
         while True:
-            async with db.session() as store:
+            async with db.transaction() as store:
                 reminder = await ReminderRepository(store, user_id).get(reminder_id)
             if reminder.status is wanted:
                 return
@@ -241,7 +241,7 @@ async def test_over_webrtc_the_page_hangs_up_before_the_greeting_and_the_next_on
         async with httpx.AsyncClient(base_url=base_url) as http:
             response = await http.post("/api/session", json={"user": "alice", "timezone": "UTC"})
             response.raise_for_status()
-            async with db.session() as store:
+            async with db.transaction() as store:
                 user_id = (await UserRepository(store).get_by_name("alice")).id
             due = datetime.now(UTC) - timedelta(hours=1)
             reminder = await add_reminder_to(db, user_id, "call mom", due)

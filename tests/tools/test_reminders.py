@@ -96,7 +96,7 @@ def test_describe_time_is_speakable():
 
 async def reminders_of(context) -> list[tuple[int, str, datetime, str, ReminderStatus]]:
     """All the user's reminders, whatever their status, read straight from the table."""
-    async with context.db.session() as session:
+    async with context.db.transaction() as session:
         rows = await session.scalars(select(Reminder).where(Reminder.user_id == context.user_id))
         return sorted((r.id, r.text, r.due_at, r.timezone, r.status) for r in rows)
 
@@ -118,7 +118,7 @@ async def test_set_reminder_stores_utc_with_the_users_zone(make_context):
         (reminder_id, "call mom", utc(2025, 3, 15, 13), NY, ReminderStatus.PENDING)
     ]
     # On disk it is the UTC wall clock, whatever the user's zone.
-    async with alice.db.session() as session:
+    async with alice.db.transaction() as session:
         raw = await session.scalar(text("SELECT due_at FROM reminders"))
         conversation = await session.scalar(text("SELECT conversation_id FROM reminders"))
     assert str(raw).startswith("2025-03-15 13:00:00")
@@ -172,7 +172,7 @@ async def test_set_reminder_rejects_bad_input_and_stores_nothing(tool_context, r
 
 
 async def test_the_reminder_survives_its_conversation_being_deleted(tool_context, call_tool):
-    async with tool_context.db.session() as session:
+    async with tool_context.db.transaction() as session:
         repo = ConversationRepository(session, tool_context.user_id)
         await repo.delete(tool_context.conversation_id)
 
@@ -231,7 +231,7 @@ async def test_cancel_reminder(tool_context, call_tool):
 
 async def test_cancelling_a_delivered_reminder_says_so(tool_context, call_tool):
     reminder_id = (await call_tool(SET_REMINDER, text="tea", when="in 1 minute"))["reminder"]["id"]
-    async with tool_context.db.session() as session:
+    async with tool_context.db.transaction() as session:
         assert await ReminderRepository(session, tool_context.user_id).mark_delivered(reminder_id)
 
     result = await call_tool(CANCEL_REMINDER, reminder_id=reminder_id)
