@@ -9,7 +9,7 @@ against fake Groq and Cartesia. The fake records every chat request; each is cou
 project estimates tokens (``assistant.store.context.estimate_tokens`` per message, the same
 characters-per-token for the tool schemas). Reported: prompt tokens per reply request (first,
 median, max), the tool schemas' share, the summary requests, whether the request prefix
-(system instruction, tools, memory block) stayed byte-identical within each session, and what a
+(system instruction and tools) stayed byte-identical within each session, and what a
 free Groq key's limits allow at that rate.
 
 ``--tokenizer`` also counts the same requests with Llama 3's tokenizer, rendered as Llama 3 chat
@@ -173,14 +173,14 @@ def estimate_request(body: dict[str, Any]) -> dict[str, int]:
 
 
 def prefix_of(body: dict[str, Any]) -> str:
-    """System instruction, tools and the memory block (the summary, when resuming)."""
-    from assistant.store.context import SUMMARY_PREFIX
+    """System instruction and tools: what stays byte-identical for a whole session.
 
-    messages = body["messages"]
-    head = messages[:1]
-    if len(messages) > 1 and str(messages[1].get("content", "")).startswith(SUMMARY_PREFIX):
-        head = messages[:2]
-    return json.dumps({"messages": head, "tools": body.get("tools")}, sort_keys=True)
+    The summary message after the system instruction stays too, until a long call's older
+    turns are folded into a new summary to keep requests within the budget: that change is
+    wanted, rare, and then lasts, so it is not counted as a miss."""
+    return json.dumps(
+        {"messages": body["messages"][:1], "tools": body.get("tools")}, sort_keys=True
+    )
 
 
 class Llama3Tokens:
