@@ -4,7 +4,7 @@
 
 The server is a child process (``python -m bench.serve``: the production ``assistant.cli`` entry
 point with aioice pinned to 127.0.0.1), configured by environment variables to use the fakes,
-which run in a second child process. The N aiortc clients (tests/rtc_client.py) run in this
+which run in a second child process. The N aiortc clients (fakes/rtc_client.py) run in this
 process, so the server's CPU time (read from /proc) is its own.
 
 At each level N, N clients connect at once, each with its own user and new conversation, and
@@ -90,7 +90,7 @@ class TimedList(list):
 
 
 def _recorder_class():
-    from tests.rtc_client import RTCClient
+    from fakes.rtc_client import RTCClient
 
     @dataclass
     class Recorder(RTCClient):
@@ -485,7 +485,7 @@ async def server_process(fakes, tmp: Path, args):
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     import aioice.ice
 
-    from tests.speech import speech_wav
+    from fakes.speech import speech_wav
 
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
     wav = speech_wav(REQUEST, lead_silence=args.lead_silence, tail_silence=args.tail_silence)
@@ -540,7 +540,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if args.quiet_server_logs
                 else f", logs at LOG_LEVEL={os.environ.get('LOG_LEVEL', 'default')} to file"
             ),
-            "clients": "aiortc (tests/rtc_client.py) in the bench process",
+            "clients": "aiortc (fakes/rtc_client.py) in the bench process",
             "fakes": f"child process; Cartesia {args.ms_per_word:g} ms/word, chunk_delay 0",
             "turn_detection": args.turn_detection or "server default",
             "reply_words": len(REPLY.split()),

@@ -1,4 +1,4 @@
-"""The offline fakes (tests/fakes) in their own process, so their CPU never counts as ours.
+"""The offline fakes (fakes/) in their own process, so their CPU never counts as ours.
 
     python -m bench.fakes_server --transcript "..." --reply "..." --ms-per-word 20
 
@@ -15,8 +15,8 @@ import asyncio
 import json
 import sys
 
-from tests.fakes.cartesia import FakeCartesia
-from tests.fakes.groq import FakeGroq
+from fakes.cartesia import FakeCartesia
+from fakes.groq import FakeGroq
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -94,9 +94,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from assistant.store.database import Database
     from assistant.store.models import Message, MessageKind
     from assistant.tools.registry import default_tools
-    from tests.fakes.cartesia import FakeCartesia
-    from tests.fakes.groq import FakeGroq, prompt_tokens
-    from tests.harness import Headless
+    from fakes.cartesia import FakeCartesia
+    from fakes.groq import FakeGroq, prompt_tokens
+    from fakes.harness import Headless
 
     model = Model()
     tmp_dir = tempfile.TemporaryDirectory(prefix="bench-long-call-")

@@ -248,9 +248,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from assistant.pipeline.summarizer import SUMMARY_INSTRUCTION
     from assistant.store.database import Database
     from assistant.tools.registry import default_tools
-    from tests.fakes.cartesia import FakeCartesia
-    from tests.fakes.groq import FakeGroq, ToolCall, ToolCallsReply
-    from tests.harness import Headless
+    from fakes.cartesia import FakeCartesia
+    from fakes.groq import FakeGroq, ToolCall, ToolCallsReply
+    from fakes.harness import Headless
 
     script = SCRIPT[: args.turns_per_session * args.sessions]
     current: dict[str, Turn] = {}

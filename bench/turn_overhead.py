@@ -472,7 +472,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from assistant.config import Settings
     from assistant.store.database import Database
-    from tests.speech import speech_wav
+    from fakes.speech import speech_wav
 
     with wave.open(str(speech_wav(UTTERANCE, lead_silence=0.1, tail_silence=0.0)), "rb") as wav:
         pcm = wav.readframes(wav.getnframes())

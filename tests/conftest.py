@@ -6,10 +6,10 @@ import pytest
 
 from assistant.config import Settings
 from assistant.store.database import Database
-from tests.fakes.cartesia import FakeCartesia
-from tests.fakes.groq import FakeGroq
-from tests.harness import Headless
-from tests.speech import require_speech_tools
+from fakes.cartesia import FakeCartesia
+from fakes.groq import FakeGroq
+from fakes.harness import Headless
+from fakes.speech import require_speech_tools
 
 
 @pytest.fixture

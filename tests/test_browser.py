@@ -21,8 +21,8 @@ from assistant.store.repository import (
     UserRepository,
 )
 from assistant.tools.registry import default_tools
+from fakes.speech import require_speech_tools, speech_wav
 from tests.live_server import pin_ice_to_loopback, running_server
-from tests.speech import require_speech_tools, speech_wav
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

@@ -16,7 +16,7 @@ from assistant.pipeline.memory import ConversationRecorder, MessageRecord, store
 from assistant.store.database import Database
 from assistant.store.models import Message, Note
 from assistant.store.repository import ConversationRepository, NoteRepository, UserRepository
-from tests.harness import without_clock
+from fakes.harness import without_clock
 from tests.test_faults import say
 
 RECORDS_PER_WRITER = 220

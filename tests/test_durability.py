@@ -24,11 +24,11 @@ from sqlalchemy import text
 from assistant.pipeline.builder import greeting
 from assistant.store.database import Database
 from assistant.store.repository import ConversationRepository, UserRepository
-from tests.fakes.groq import TextReply
-from tests.harness import without_clock
+from fakes.groq import TextReply
+from fakes.harness import without_clock
+from fakes.rtc_client import RTCClient
+from fakes.speech import require_speech_tools, speech_wav
 from tests.live_server import pin_ice_to_loopback
-from tests.rtc_client import RTCClient
-from tests.speech import require_speech_tools, speech_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 

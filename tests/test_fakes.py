@@ -1,4 +1,4 @@
-"""The fakes in tests/fakes, checked against the real clients that will talk to them.
+"""The fakes in fakes/, checked against the real clients that will talk to them.
 
 Nothing here hand-crafts requests: the fakes are driven by the ``openai``, ``groq`` and
 ``cartesia`` SDKs and by pipecat's own GroqLLMService, GroqSTTService and
@@ -54,8 +54,8 @@ from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.tts_service import TextAggregationMode
 from pipecat.workers.runner import WorkerRunner
 
-from tests.fakes import FakeCartesia, FakeGroq
-from tests.fakes.groq import ToolCall
+from fakes import FakeCartesia, FakeGroq
+from fakes.groq import ToolCall
 
 MODEL = "llama-3.3-70b-versatile"
 VOICE = "a0e99841-438c-4a64-b679-ae501e7d6091"

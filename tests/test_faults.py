@@ -19,10 +19,10 @@ from pipecat.utils.errors import ErrorCategory
 from assistant.pipeline.builder import APOLOGIES
 from assistant.pipeline.stt import STT_RETRIES
 from assistant.store.repository import ConversationRepository
-from tests import harness
-from tests.fakes.groq import TextReply
-from tests.harness import CHUNK_SECS, LiveSession, without_clock
-from tests.speech import SAMPLE_RATE, speech_wav
+from fakes import harness
+from fakes.groq import TextReply
+from fakes.harness import CHUNK_SECS, LiveSession, without_clock
+from fakes.speech import SAMPLE_RATE, speech_wav
 
 EARLIER = [
     ("user", "my favourite colour is green"),

@@ -9,7 +9,7 @@ from typing import Any
 
 from assistant.store.context import SUMMARY_PREFIX, estimate_tokens
 from assistant.store.repository import ConversationRepository
-from tests.fakes.groq import FakeGroq
+from fakes.groq import FakeGroq
 from tests.store.test_overflow import stored_summaries
 
 BUDGET = 200

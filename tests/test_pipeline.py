@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import without_clock
-from tests.speech import rms
+from fakes.harness import without_clock
+from fakes.speech import rms
 
 
 async def test_spoken_turn_is_answered_saved_and_resumed(headless, fake_groq, fake_cartesia):

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from assistant.pipeline.rate_limits import ONE_MOMENT, about, parse_duration, rate_limit_of
-from tests.fakes.groq import rate_limit_reply
+from fakes.groq import rate_limit_reply
 
 
 def spoken(fake_cartesia) -> str:

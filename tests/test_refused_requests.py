@@ -8,8 +8,8 @@ from typing import Any
 
 from assistant.pipeline.builder import APOLOGIES
 from assistant.store.repository import ConversationRepository
-from tests.fakes.groq import prompt_tokens
-from tests.harness import without_clock
+from fakes.groq import prompt_tokens
+from fakes.harness import without_clock
 from tests.store.test_overflow import stored_summaries
 from tests.test_faults import spoken
 

@@ -7,10 +7,10 @@ import asyncio
 import httpx
 import pytest
 
-from tests.harness import without_clock
+from fakes.harness import without_clock
+from fakes.rtc_client import RTCClient
+from fakes.speech import require_speech_tools, speech_wav
 from tests.live_server import pin_ice_to_loopback, running_server
-from tests.rtc_client import RTCClient
-from tests.speech import require_speech_tools, speech_wav
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 from assistant.pipeline.summarizer import SUMMARY_INSTRUCTION
 from assistant.store.context import SUMMARY_PREFIX
 from assistant.store.repository import ConversationRepository
-from tests.fakes.groq import ErrorReply
+from fakes.groq import ErrorReply
 from tests.store.test_overflow import (
     BUDGET,
     OLDEST,

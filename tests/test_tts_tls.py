@@ -13,8 +13,8 @@ import pytest
 import trustme
 
 from assistant.pipeline import tts as tts_module
-from tests.fakes.cartesia import FakeCartesia
-from tests.harness import Headless
+from fakes.cartesia import FakeCartesia
+from fakes.harness import Headless
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from assistant.runtime.reminders import ReminderScheduler
 from assistant.store.models import Reminder, ReminderStatus
 from assistant.store.repository import NoteRepository, ReminderRepository
 from assistant.tools.registry import default_tools
-from tests.fakes.groq import ToolCall, ToolCallsReply
+from fakes.groq import ToolCall, ToolCallsReply
 
 
 def spoken(fake_cartesia, since: int = 0) -> str:

@@ -20,9 +20,9 @@ from assistant.pipeline.tts import AssistantTTS
 from assistant.runtime.reminders import ReminderScheduler
 from assistant.store.models import ReminderStatus
 from assistant.store.repository import ReminderRepository, UserRepository
-from tests.harness import LiveSession
+from fakes.harness import LiveSession
+from fakes.rtc_client import RTCClient
 from tests.live_server import pin_ice_to_loopback, running_server
-from tests.rtc_client import RTCClient
 from tests.tools.test_reminder_delivery import Clock, Ticks, count_ticks
 
 POLL = 0.05

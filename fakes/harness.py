@@ -31,8 +31,8 @@ from assistant.store.database import Database
 from assistant.store.models import Message
 from assistant.store.repository import ConversationRepository, UserRepository
 from assistant.tools import ToolFactory
-from tests.fakes.groq import FakeGroq
-from tests.speech import SAMPLE_RATE, speech_pcm
+from fakes.groq import FakeGroq
+from fakes.speech import SAMPLE_RATE, speech_pcm
 
 CHUNK_SECS = 0.02
 # The time carried with the user's latest turn in each LLM request (pipeline.prompt.clock_line).

@@ -13,7 +13,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from pipecat.processors.frameworks.rtvi.models import PROTOCOL_VERSION
 
-from tests.speech import rms
+from fakes.speech import rms
 
 
 @dataclass
