@@ -294,12 +294,12 @@ def threaded_appender(db, user_id: int, conversation_id: str):
     from sqlalchemy import create_engine, event, func, insert, select, update
 
     from assistant.pipeline.memory import MessageRecord
-    from assistant.store.database import _set_sqlite_pragmas
+    from assistant.store.database import set_sqlite_pragmas
     from assistant.store.models import Conversation, Message, MessageKind, Role, utcnow
     from assistant.store.repository import make_title
 
     engine = create_engine(db.url.set(drivername="sqlite"))
-    event.listen(engine, "connect", _set_sqlite_pragmas)
+    event.listen(engine, "connect", set_sqlite_pragmas)
 
     def write(record) -> None:
         if not isinstance(record, MessageRecord):
@@ -425,9 +425,9 @@ async def start_bare(settings, speedup: float, *, name: str = "bare") -> Live:
             model=settings.cartesia_model, voice=settings.cartesia_voice_id
         ),
     )
-    from assistant.pipeline.builder import _user_params  # exactly our VAD and turn parameters
+    from assistant.pipeline.builder import user_turn_params  # exactly our VAD and turn parameters
 
-    aggregators = LLMContextAggregatorPair(LLMContext(), user_params=_user_params(settings))
+    aggregators = LLMContextAggregatorPair(LLMContext(), user_params=user_turn_params(settings))
     capture = Capture()
     clock = TurnClock(aggregators.user(), llm, capture)
     worker = PipelineWorker(

@@ -46,3 +46,16 @@ def test_package_does_not_import_tests(package):
         if module == "tests" or module.startswith("tests.")
     ]
     assert offending == []
+
+
+def test_bench_uses_no_private_names_of_assistant():
+    # bench measures the code as it ships: what it needs from us is public API, so a refactor
+    # of a module's insides cannot quietly change what a benchmark runs.
+    offending = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sorted((ROOT / "bench").rglob("*.py"))
+        for line, module in imports(path)
+        if module.split(".")[0] == "assistant"
+        and any(part.startswith("_") and not part.startswith("__") for part in module.split("."))
+    ]
+    assert offending == []

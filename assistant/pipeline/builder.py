@@ -346,10 +346,11 @@ def _blocking_parts(
     """What building a session does that blocks (model loads, TLS contexts): run in a thread."""
     stt = create_stt(settings)
     tls_context()
-    return stt, create_llm(settings, instruction, clock), _user_params(settings)
+    return stt, create_llm(settings, instruction, clock), user_turn_params(settings)
 
 
-def _user_params(settings: Settings) -> LLMUserAggregatorParams:
+def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
+    """The user aggregator's VAD and turn-end strategy from settings (bench's bare pipeline too)."""
     vad = SileroVADAnalyzer(
         params=VADParams(
             confidence=settings.vad_confidence,

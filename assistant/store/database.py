@@ -66,7 +66,8 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(url.database)
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+def set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+    """SQLAlchemy "connect" listener: our pragmas on every new SQLite connection."""
     cursor = dbapi_connection.cursor()
     try:
         for pragma in SQLITE_PRAGMAS:
@@ -238,7 +239,7 @@ class Database:
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, **engine_kwargs)
         if _is_sqlite(self.url):
-            event.listen(self.engine.sync_engine, "connect", _set_sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", set_sqlite_pragmas)
         # expire_on_commit=False: callers keep using the objects a unit of work returned after
         # it committed; expiring them would force (async-unsafe) lazy reloads.
         self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(
