@@ -1,6 +1,6 @@
 """Run every benchmark, each in its own interpreter, then print one combined table.
 
-    uv run python -m bench                 # all five, ~12 minutes on 2 cores
+    uv run python -m bench                 # all five (bench/README.md: how long each takes)
     uv run python -m bench resume_scale startup
     uv run python -m bench --summary       # just the table, from bench/results/*.json
 

@@ -19,7 +19,7 @@ SQLite writes, the reminder watcher.
 "bare" is GroqSTTService → LLMContextAggregatorPair(LLMContext()).user() → GroqLLMService →
 CartesiaTTSService → capture → .assistant(), with the same VAD/turn parameters and pipeline
 params. "bare-lean" is bare whose LLM sends its requests as ours does, without the openai SDK's
-request transform (a walk over every message that costs ~0.23 ms each here): ours/bare is the
+request transform (a walk over every message; its cost is in bench/README.md): ours/bare is the
 verdict, ours/bare-lean what our features alone cost. The live sessions run side by side in one
 process; turns rotate between them so drift and warm-up cancel out. The fakes run in a child
 process with zero think time.

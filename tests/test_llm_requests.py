@@ -92,7 +92,8 @@ async def test_the_request_is_what_the_sdk_would_send(settings, fake_groq):
 async def test_a_turn_does_not_run_the_sdk_request_transform(
     headless, fake_groq, fake_cartesia, monkeypatch
 ):
-    # ~3 ms of CPU per request walking TypedDict annotations, on the loop all sessions share.
+    # The transform walks every message against the SDK's TypedDicts, on the loop all sessions
+    # share, at a cost that grows with the context (bench/README.md, the LLM request).
     transforms = 0
     real = sdk_completions.async_maybe_transform
 

@@ -1,7 +1,8 @@
 """Cartesia over TLS: every connection shares one client TLS context, built off the event loop.
 
-Building a context loads the system's CA certificates (50-100 ms of CPU here); websockets would
-otherwise do it on the loop at every session start and reconnect, stalling every session's audio.
+Building a context loads the system's CA certificates (its cost: bench/README.md, concurrency);
+websockets would otherwise do it on the loop at every session start and reconnect, stalling
+every session's audio.
 """
 
 from __future__ import annotations

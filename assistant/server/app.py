@@ -37,10 +37,10 @@ if TYPE_CHECKING:
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 256 * 1024
-# When to start importing the voice stack (~1-2 s of CPU, in a worker thread but holding the
-# GIL most of that time) after start-up: late enough not to slow uvicorn's first answers, early
-# enough to be done before anyone has opened the page and connected. An earlier offer starts
-# the import itself (`VoiceBots.ready`).
+# When to start importing the voice stack after start-up: its import is slow and holds the GIL
+# most of the time even in its worker thread (bench/README.md, startup), so late enough not to
+# slow uvicorn's first answers, early enough to be done before anyone has opened the page and
+# connected. An earlier offer starts the import itself (`VoiceBots.ready`).
 WARM_UP_DELAY_SECS = 0.5
 
 

@@ -1,9 +1,10 @@
 """WebRTC signalling, ours and the prebuilt UI's: SDP offer → answer, trickled ICE candidates,
 and `/start`. Each new connection goes to the live sessions (`assistant.runtime.live_sessions`).
 
-The voice stack (pipecat, aiortc) takes ~2 s to import, so this module does not import it: the
-request bodies and routes are defined without it, and the routes that need it await
-`Signalling.ready()`, which waits for the app's warm-up (`assistant.runtime.warmup`).
+The voice stack (pipecat, aiortc) is slow to import (bench/README.md, startup), so this module
+does not import it: the request bodies and routes are defined without it, and the routes that
+need it await `Signalling.ready()`, which waits for the app's warm-up
+(`assistant.runtime.warmup`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Engine/session wiring and programmatic alembic migrations.
 
-alembic (~0.4 s to import, with mako) is imported only when a migration actually runs: on a
-normal start the database is already at head, which `Database.upgrade_if_behind` checks by
-reading the revision ids from the migration scripts and the ``alembic_version`` table.
+alembic (slow to import, with mako: bench/README.md, startup) is imported only when a migration
+actually runs: on a normal start the database is already at head, which
+`Database.upgrade_if_behind` checks by reading the revision ids from the migration scripts and
+the ``alembic_version`` table.
 
 Before an upgrade changes a SQLite file that holds data, a copy of it is kept next to it
 (``<name>.bak-<from revision>``, the newest three); a failed upgrade leaves the database as it

@@ -59,8 +59,8 @@ async def test_schemas_are_plain_json_schema_without_session_fields(tool_context
 
 
 def test_every_request_carries_lean_schemas(tool_context):
-    """All ten tools go with every request, so they are kept short (they were ~4,900
-    characters, about a fifth of a resumed turn's request)."""
+    """All ten tools go with every request, so they are kept short (what trimming them saved:
+    bench/README.md, tokens)."""
     sent = OpenAILLMAdapter().from_standard_tools(ToolsSchema(default_tools(tool_context)))
     assert len(json.dumps(sent)) <= 3000
 
