@@ -16,7 +16,7 @@ from pipecat.frames.frames import Frame, TTSAudioRawFrame, TTSStoppedFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.utils.errors import ErrorCategory
 
-from assistant.pipeline.builder import APOLOGIES
+from assistant.pipeline.outages import APOLOGIES
 from assistant.pipeline.stt import STT_RETRIES
 from assistant.store.repository import ConversationRepository
 from fakes import harness

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from assistant.pipeline.builder import APOLOGIES
+from assistant.pipeline.outages import APOLOGIES
 from assistant.store.repository import ConversationRepository
 from fakes.groq import prompt_tokens
 from fakes.harness import without_clock

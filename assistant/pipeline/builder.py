@@ -16,20 +16,15 @@ from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import (
     AggregatedTextFrame,
-    CancelFrame,
     EndFrame,
-    ErrorFrame,
     Frame,
     InputAudioRawFrame,
     InterruptionFrame,
-    StopFrame,
     TTSSpeakFrame,
-    TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
 )
 from pipecat.metrics.metrics import LLMTokenUsage
-from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -41,7 +36,6 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
 from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
-from pipecat.utils.errors import ErrorCategory
 from pipecat.utils.types import NOT_GIVEN
 from pipecat.workers.runner import WorkerRunner
 
@@ -50,15 +44,13 @@ from assistant.pipeline.groq_http import preconnect
 from assistant.pipeline.llm import (
     AssistantLLM,
     create_llm,
-    is_timeout,
-    is_tool_use_failed,
 )
 from assistant.pipeline.memory import ConversationRecorder, UsageRecord, store_appender
+from assistant.pipeline.outages import VoiceAvailability, VoiceDropWatch, apologize_on_errors
 from assistant.pipeline.prompt import clock_line, system_instruction
-from assistant.pipeline.rate_limits import LLMRateLimitedError
 from assistant.pipeline.stt import AssistantSTT, create_stt
 from assistant.pipeline.summarizer import ContextSummarizer
-from assistant.pipeline.tts import AssistantTTS, create_tts, tls_context, voice_update_frame
+from assistant.pipeline.tts import create_tts, tls_context, voice_update_frame
 from assistant.pipeline.worker import AssistantWorker
 from assistant.store.context import load_context
 from assistant.store.database import Database
@@ -237,13 +229,12 @@ async def build_voice_session(
     stt, llm, user_params = await asyncio.to_thread(
         _blocking_parts, settings, instruction, lambda: clock_line(spec.timezone, now())
     )
-    tts = create_tts(settings, voice)
-    session_ref: list[VoiceSession] = []
+    # What the processors' callbacks send (app messages, words to say) goes through the
+    # session, which is made last: they are given the outbox, opened onto it once it exists.
+    outbox = Outbox()
+    recorder = ConversationRecorder(store_appender(db, spec.user_id, spec.conversation_id))
 
-    async def notify(message: dict[str, Any]) -> None:
-        if session_ref:
-            await session_ref[0].notify(message)
-
+    # Transport in → STT → user aggregator → LLM + tools: one context, the tools in it.
     tools = (
         tool_factory(
             ToolContext(
@@ -252,7 +243,7 @@ async def build_voice_session(
                 conversation_id=spec.conversation_id,
                 timezone=spec.timezone,
                 now=now,
-                notify=notify,
+                notify=outbox.notify,
                 voice_frame=voice_update_frame,
             )
         )
@@ -261,20 +252,14 @@ async def build_voice_session(
     )
     context = LLMContext(messages=history, tools=tools or NOT_GIVEN)
     aggregators = LLMContextAggregatorPair(context, user_params=user_params)
-
-    recorder = ConversationRecorder(store_appender(db, spec.user_id, spec.conversation_id))
     recorder.attach(aggregators.user(), aggregators.assistant())
     _record_usage(llm, recorder, spec.conversation_id)
-    _apologize_on_errors(llm, stt, notify)
-    # The repeat is not stored: the reply it repeats already is.
-    voice_drops = VoiceDropWatch(
-        tts,
-        speak=lambda text: session_ref[0].worker.queue_frame(
-            TTSSpeakFrame(text, append_to_context=False)
-        ),
-    )
+    apologize_on_errors(llm, stt, outbox.notify)
 
-    VoiceAvailability(tts, notify)
+    # TTS → transport out → assistant aggregator.
+    tts = create_tts(settings, voice)
+    VoiceAvailability(tts, outbox.notify)
+    voice_drops = VoiceDropWatch(tts, speak=outbox.say_again)
     heard = HeardWatch()
 
     processors = [
@@ -322,7 +307,10 @@ async def build_voice_session(
             "assistant": aggregators.assistant(),
         },
     )
-    # The user's first turn then finds both Groq connections open (see groq_http).
+    outbox.open(session)
+
+    # The session's own tasks. The user's first turn finds both Groq connections open
+    # (see groq_http).
     session.live_tasks.append(lambda live: preconnect(live.llm.client, stt.client))
     # Older turns are folded into the stored summary in the background as the context
     # outgrows the budget, and once more when the session ends, for the next resume.
@@ -334,10 +322,34 @@ async def build_voice_session(
     )
     session.live_tasks.append(lambda _live: summarizer.run())
     session.closing_tasks.append(lambda _live: summarizer.close())
-    session_ref.append(session)
     for hook in session_hooks:  # e.g. reminder delivery adds its live task and greeting line
         hook(session)
     return session
+
+
+class Outbox:
+    """What the session sends of its own accord (messages for the page, words to say).
+
+    The callbacks that send (tools, apologies, the voice watches) are made with the processors,
+    before the session that carries their frames: they are given this, which the builder opens
+    onto the session once it exists. None of them fires before the session runs. Messages go
+    through `VoiceSession.notify`, as every message for the page does.
+    """
+
+    def __init__(self) -> None:
+        self._session: VoiceSession | None = None
+
+    def open(self, session: VoiceSession) -> None:
+        self._session = session
+
+    async def notify(self, message: dict[str, Any]) -> None:
+        if self._session is not None:
+            await self._session.notify(message)
+
+    async def say_again(self, text: str) -> None:
+        """Speak `text` without storing it (what it repeats already is)."""
+        if self._session is not None:
+            await self._session.worker.queue_frame(TTSSpeakFrame(text, append_to_context=False))
 
 
 def _blocking_parts(
@@ -368,25 +380,6 @@ def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
     return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=strategies)
 
 
-APOLOGIES = {
-    "tool_use_failed": "Sorry, I fumbled that one. Could you say it again?",
-    "timeout": "Sorry, that took me too long. Could you ask me again?",
-    ErrorCategory.RATE_LIMIT: "I'm a bit overloaded right now. Give me a moment and ask again.",
-    "llm": "Sorry, I lost my train of thought there. Could you say that again?",
-    "stt": "Sorry, I didn't catch that. Could you repeat it?",
-    "tts": "Sorry, my voice cut out. Let me say that again.",
-}
-
-
-def llm_apology(error: ErrorFrame) -> str:
-    exception = error.exception
-    if exception is not None and is_tool_use_failed(exception):
-        return APOLOGIES["tool_use_failed"]
-    if exception is not None and is_timeout(exception):
-        return APOLOGIES["timeout"]
-    return APOLOGIES.get(error.category, APOLOGIES["llm"])
-
-
 def _record_usage(llm: AssistantLLM, recorder: ConversationRecorder, conversation_id: str) -> None:
     """Each response's token usage: logged, and stored by the session's ordered writer."""
 
@@ -399,36 +392,6 @@ def _record_usage(llm: AssistantLLM, recorder: ConversationRecorder, conversatio
             f"{tokens.completion_tokens} completion tokens"
         )
         recorder.record(UsageRecord(tokens.prompt_tokens, tokens.completion_tokens, cached))
-
-
-def _apologize_on_errors(
-    llm: AssistantLLM, stt: FrameProcessor, notify: Callable[[dict[str, Any]], Awaitable[None]]
-) -> None:
-    """Say a short apology when a turn fails, so the user is never left in silence.
-
-    A rate limit that lasts is said plainly, once; the page is told at each turn it refuses,
-    so it keeps showing why nothing is answered."""
-
-    @llm.event_handler("on_error")
-    async def _on_llm_error(processor, error: ErrorFrame):
-        limited = error.exception
-        if isinstance(limited, LLMRateLimitedError):
-            await notify(
-                {
-                    "type": "llm-limit",
-                    "message": limited.message,
-                    "daily": limited.limit.daily,
-                    "resets_in_secs": round(limited.wait_secs),
-                }
-            )
-            if limited.first:  # a service notice, not part of the conversation
-                await processor.push_frame(TTSSpeakFrame(limited.message, append_to_context=False))
-            return
-        await processor.push_frame(TTSSpeakFrame(llm_apology(error)))
-
-    @stt.event_handler("on_error")
-    async def _on_stt_error(processor, error: ErrorFrame):
-        await processor.push_frame(TTSSpeakFrame(APOLOGIES["stt"]))
 
 
 class MicAudioStop(FrameProcessor):
@@ -542,112 +505,3 @@ class HeardWatch:
         if speaking.words_out and speaking.stopped_out:
             del self._speaking[frame.context_id]
             _settle(speaking.heard, True)
-
-
-class VoiceAvailability:
-    """Tells the page when the assistant's voice is lost and when it is heard again.
-
-    Lost: a connect to Cartesia failed, or pipecat stopped giving the TTS work (after failed
-    reconnects, or replies that came back silent). Replies are then shown, not said. Back: the
-    TTS produced audio again (a connection alone may still give silence), from a connection
-    opened since or one that still works: the rest of a reply that a dropped connection had
-    sent, still played after the drop, is not the voice coming back. Only changes are sent:
-    one message per outage, however many connects fail in it.
-    """
-
-    def __init__(self, tts: AssistantTTS, notify: Callable[[dict[str, Any]], Awaitable[None]]):
-        self._tts = tts
-        self._notify = notify
-        self._available = True
-        tts.add_event_handler("on_connection_error", self._on_connection_error)
-        tts.add_event_handler("on_usable_changed", self._on_usable_changed)
-        tts.add_event_handler("on_audio", self._on_audio)
-
-    async def _on_connection_error(self, _tts, _error: str) -> None:
-        await self._set(False)
-
-    async def _on_usable_changed(self, _tts, usable: bool) -> None:
-        if not usable:
-            await self._set(False)
-
-    async def _on_audio(self, _tts) -> None:
-        await self._set(True)
-
-    async def _set(self, available: bool) -> None:
-        if available == self._available:
-            return
-        self._available = available
-        if not available:
-            self._tts.watch_for_audio()
-        await self._notify({"type": "voice-available", "available": available})
-
-
-class VoiceDropWatch(BaseObserver):
-    """Says again, with an apology, what a dropped Cartesia connection never got to say.
-
-    When the websocket drops mid-reply pipecat reconnects, but the audio context the old
-    connection was speaking just ends: the rest of the reply is never heard, and no error is
-    reported. A context that started (TTSStartedFrame) and has not stopped when the connection
-    goes (outside of the session's own shutdown) is such a context; its text, as sent to
-    Cartesia, is owed, and is spoken again once a connection is open again (not stored twice:
-    the reply already is). Waiting for the connection means a Cartesia that refuses connects
-    for a while is not asked again and again (each failed repeat would be owed in its turn);
-    if it never comes back the words are on the page, and the next turn starts afresh.
-    """
-
-    def __init__(self, tts: FrameProcessor, speak: Callable[[str], Awaitable[None]]):
-        # Each frame's first push only: by default an observer is queued every hop of every
-        # frame (audio included), a queue put and a task wake-up each. What this needs is
-        # first pushed by the TTS (started, stopped) or means the same wherever it starts.
-        super().__init__(observe_every_push=False)
-        self._tts = tts
-        self._speak = speak
-        self._texts: dict[str, list[str]] = {}  # context id -> text sent to Cartesia
-        self._speaking: dict[str, None] = {}  # started, not stopped, in order
-        self._owed: list[str] = []  # cut off by a drop, to say once connected again
-        self._ending = False
-        tts.add_event_handler("on_tts_request", self._on_tts_request)
-        tts.add_event_handler("on_disconnected", self._on_disconnected)
-        tts.add_event_handler("on_connected", self._on_connected)
-
-    async def on_push_frame(self, data: FramePushed) -> None:
-        frame = data.frame
-        if isinstance(frame, EndFrame | StopFrame | CancelFrame):
-            self._ending = True
-        elif isinstance(frame, InterruptionFrame):  # the user cut in: nothing is owed
-            self._speaking.clear()
-            self._texts.clear()
-            self._owed.clear()
-        elif data.source is not self._tts:
-            return
-        elif isinstance(frame, TTSStartedFrame) and frame.context_id:
-            self._speaking[frame.context_id] = None
-        elif isinstance(frame, TTSStoppedFrame) and frame.context_id:
-            self._speaking.pop(frame.context_id, None)
-            self._texts.pop(frame.context_id, None)
-
-    async def _on_tts_request(self, _tts, context_id: str, text: str) -> None:
-        self._texts.setdefault(context_id, []).append(text)
-
-    async def _on_disconnected(self, _tts) -> None:
-        if not self._tts.is_usable:  # it was given no work: nothing was cut off
-            self._speaking.clear()
-            self._texts.clear()
-        if self._ending or not self._speaking:
-            return
-        for context_id in self._speaking:
-            # A repeat that was cut off in its turn is owed without its apology.
-            text = " ".join(" ".join(self._texts.get(context_id, [])).split())
-            self._owed.append(text.removeprefix(APOLOGIES["tts"]).strip())
-        self._speaking.clear()
-        self._texts.clear()
-
-    async def _on_connected(self, _tts) -> None:
-        owed = " ".join(text for text in self._owed if text)
-        self._owed.clear()
-        # Connected by a new reply after pipecat gave up (AssistantTTS): that reply is what
-        # the user waits for, and the old words are on the page.
-        if self._ending or not owed or not self._tts.is_usable:
-            return
-        logger.warning(f"the voice connection dropped mid-reply; saying again: {owed}")
-        await self._speak(f"{APOLOGIES['tts']} {owed}")
