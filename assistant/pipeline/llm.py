@@ -30,6 +30,7 @@ from pipecat.utils.http import TIMEOUT_EXCEPTIONS
 from pipecat.utils.types import assert_given
 
 from assistant.config import Settings, secret_value
+from assistant.pipeline import compat
 from assistant.pipeline.groq_http import bounded_timeout, keep_alive_http_client
 from assistant.pipeline.rate_limits import (
     NOTICEABLE_WAIT_SECS,
@@ -141,7 +142,7 @@ class AssistantLLM(GroqLLMService):
         self._limited_until: float | None = None  # loop time
         self._limit: RateLimit | None = None
         super().__init__(**kwargs)
-        self._register_event_handler("on_llm_usage", sync=True)
+        compat.register_event(self, "on_llm_usage", sync=True)
 
     @property
     def context_budget(self) -> int | None:
@@ -151,7 +152,7 @@ class AssistantLLM(GroqLLMService):
     @property
     def client(self) -> AsyncOpenAI:
         """The session's Groq client (bounded as below), for requests outside the pipeline."""
-        return self._client
+        return compat.client(self)
 
     def create_client(
         self,
@@ -218,15 +219,15 @@ class AssistantLLM(GroqLLMService):
     async def start_llm_usage_metrics(self, tokens: LLMTokenUsage):
         # pipecat calls this once per response with its `usage` (stream_options.include_usage),
         # and makes a metrics frame of it only if usage metrics are enabled.
-        await self._call_event_handler("on_llm_usage", tokens)
+        await compat.fire_event(self, "on_llm_usage", tokens)
         await super().start_llm_usage_metrics(tokens)
 
     async def request_params(self, context: LLMContext) -> dict[str, Any]:
         """The request pipecat's `get_chat_completions` makes for this context."""
-        self._log_llm_response(context)
+        compat.log_llm_response(self, context)
         params_from_context = await self.get_llm_adapter().get_llm_invocation_params(
             context,
-            system_instruction=assert_given(self._settings.system_instruction),
+            system_instruction=assert_given(self.settings.system_instruction),
             convert_developer_to_user=not self.supports_developer_role,
         )
         if self._clock_line is not None:
@@ -302,12 +303,12 @@ class AssistantLLM(GroqLLMService):
                 options[_REQUEST_OPTIONS[key]] = value  # type: ignore[literal-required]
             else:
                 body[key] = value
-        return await self._client.post(
+        return await compat.post_stream(
+            self.client,
             "/chat/completions",
             body=body,
             options=options,
             cast_to=ChatCompletion,
-            stream=True,
             stream_cls=AsyncStream[ChatCompletionChunk],
         )
 

@@ -4,6 +4,7 @@ from openai import AsyncOpenAI
 from pipecat.services.groq.stt import GroqSTTService
 
 from assistant.config import Settings, secret_value
+from assistant.pipeline import compat
 from assistant.pipeline.groq_http import bounded_timeout, keep_alive_http_client
 
 # A failed or timed-out transcription is tried once more before the user is asked to repeat.
@@ -22,14 +23,15 @@ class AssistantSTT(GroqSTTService):
         super().__init__(**kwargs)
         # pipecat builds the openai client itself and has no timeout setting; `with_options` is
         # the SDK's public way to derive a client with other limits.
-        self._client = self._client.with_options(
+        bounded = compat.client(self).with_options(
             timeout=bounded_timeout(timeout_secs), max_retries=STT_RETRIES
         )
+        compat.set_client(self, bounded)
 
     @property
     def client(self) -> AsyncOpenAI:
         """The session's Whisper client, bounded as above (the builder preconnects it)."""
-        return self._client
+        return compat.client(self)
 
 
 def create_stt(settings: Settings) -> AssistantSTT:

@@ -16,6 +16,7 @@ from pipecat.services.cartesia.tts import CartesiaTTSService, GenerationConfig
 from websockets.protocol import State
 
 from assistant.config import Settings, secret_value
+from assistant.pipeline import compat
 from assistant.voice import VoiceState
 
 # pipecat's defaults: after a drop, three reconnects 4-10 s apart, then it gives up.
@@ -62,7 +63,7 @@ class AssistantTTS(CartesiaTTSService):
         self._reading = 0  # the connection the receive loop reads
         self._heard_from = 0  # the first connection whose audio is the voice heard again
         # Fired at the first audio after `watch_for_audio`: the voice is heard again.
-        self._register_event_handler("on_audio")
+        compat.register_event(self, "on_audio")
 
     def watch_for_audio(self) -> None:
         """Fire `on_audio` at the next audio from a connection that works now or opens later.
@@ -86,7 +87,7 @@ class AssistantTTS(CartesiaTTSService):
             and frame.metadata.get(CONNECTION_KEY, 0) >= self._heard_from
         ):
             self._audio_watched = False
-            await self._call_event_handler("on_audio")
+            await compat.fire_event(self, "on_audio")
         await super().push_frame(frame, direction)
 
     async def _process_messages(self):
@@ -105,9 +106,9 @@ class AssistantTTS(CartesiaTTSService):
             try:
                 # As pipecat's run_tts does after a failed send: drop what is left (the ended
                 # receive task included, or _connect starts none), then connect afresh.
-                await self._disconnect()
+                await compat.disconnect(self)
                 async with asyncio.timeout(REVIVE_CONNECT_SECS):
-                    await self._connect()
+                    await compat.connect(self)
             except TimeoutError:
                 logger.warning(f"{self}: no Cartesia connection within {REVIVE_CONNECT_SECS:g} s")
             finally:
@@ -117,8 +118,9 @@ class AssistantTTS(CartesiaTTSService):
 
     def _connected(self) -> bool:
         # An open socket is not enough: after a failed reconnect nothing may be reading it.
-        receiving = self._receive_task is not None and not self._receive_task.done()
-        return receiving and self._websocket is not None and self._websocket.state is State.OPEN
+        task, websocket = compat.receive_task(self), compat.websocket(self)
+        receiving = task is not None and not task.done()
+        return receiving and websocket is not None and websocket.state is State.OPEN
 
     async def push_error(self, error_msg: str, exception: Exception | None = None, **kwargs):
         if self._reviving:

@@ -6,6 +6,8 @@ from pipecat.observers.base_observer import BaseObserver, FrameProcessed
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.pipeline.worker_observer import WorkerObserver
 
+from assistant.pipeline import compat
+
 
 def handles_processed_frames(observer: BaseObserver) -> bool:
     return type(observer).on_process_frame is not BaseObserver.on_process_frame
@@ -23,7 +25,7 @@ class ProcessedFrameFilter(WorkerObserver):
     """
 
     async def on_process_frame(self, data: FrameProcessed) -> None:
-        for proxy in (self._proxies or {}).values():
+        for proxy in (compat.observer_proxies(self) or {}).values():
             if handles_processed_frames(proxy.observer):
                 await proxy.queue.put(data)
 
@@ -36,4 +38,5 @@ class AssistantWorker(PipelineWorker):
         # The worker hands its observer to the processors when the pipeline is set up, at run
         # time; replacing it here, with the same observers (pipecat's own RTVI one included),
         # is before anything holds it.
-        self._observer = ProcessedFrameFilter(observers=self._observer._observers)
+        pipecats = compat.worker_observer(self)
+        compat.set_worker_observer(self, ProcessedFrameFilter(observers=compat.observers(pipecats)))
