@@ -1,8 +1,8 @@
 """How the assistant sounds, without pipecat: the voice state, its ranges and the emotions.
 
 The TTS (`assistant.pipeline.tts`) and the set_voice tool (`assistant.tools.emotion`) both use
-these; kept free of pipecat so validating the configuration doesn't import its TTS stack (~1 s
-of start-up) and the tools need nothing of the pipeline.
+these; kept free of pipecat so validating the configuration doesn't import its TTS stack, which
+would slow the server's start-up, and the tools need nothing of the pipeline.
 """
 
 from dataclasses import dataclass

@@ -220,12 +220,12 @@ async def build_voice_session(
     instruction = system_instruction(
         user_name=spec.user_name, timezone=spec.timezone, resumed=resumed
     )
-    # 100-300 ms of blocking work: two ONNX model loads (Silero VAD, smart-turn) and the STT and
-    # LLM clients' TLS contexts (certificate loading), and on the first session the one every
-    # Cartesia connection shares. On the event loop it would stall the audio of every live
-    # session each time someone connects; onnxruntime and OpenSSL release the GIL while they
-    # work, so in a worker thread it doesn't. Constructing these off the loop is safe: none of
-    # them touches the loop until the pipeline starts (asyncio primitives bind lazily).
+    # Blocking work (bench/README.md measures it): two ONNX model loads (Silero VAD, smart-turn)
+    # and the STT and LLM clients' TLS contexts, and on the first session the one every Cartesia
+    # connection shares. On the event loop it would stall the audio of every live session each
+    # time someone connects; onnxruntime and OpenSSL release the GIL, so in a thread it doesn't.
+    # Constructing these off the loop is safe: none of them touches the loop until the pipeline
+    # starts (asyncio primitives bind lazily).
     stt, llm, user_params = await asyncio.to_thread(
         _blocking_parts, settings, instruction, lambda: clock_line(spec.timezone, now())
     )
@@ -396,7 +396,7 @@ def _record_usage(llm: AssistantLLM, recorder: ConversationRecorder, conversatio
 
 class MicAudioStop(FrameProcessor):
     """Ends the microphone's audio after the user aggregator (VAD, turn detection), its last
-    consumer. pipecat passes every frame on, so each 20 ms of input audio would otherwise hop
+    consumer. pipecat passes every frame on, so each frame of input audio would otherwise hop
     through the LLM, the TTS, the output transport and the assistant aggregator: a queue and a
     task wake-up each, plus the RTVI observer's for every hop. Direct mode: no queue or task of
     its own, it runs inside the aggregator's push."""

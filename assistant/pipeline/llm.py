@@ -288,11 +288,11 @@ class AssistantLLM(GroqLLMService):
 
         For chat parameters made of plain dicts and lists, which is what pipecat builds, the
         transform returns them unchanged less the NOT_GIVEN ones, after walking every message and
-        tool against the SDK's TypedDict annotations: 2.4 ms of CPU for 12 messages and 41 ms for
-        180 (a conversation resumed at the default budget) on this 2-core machine, between the
-        end of the user's turn and the request leaving, on the event loop every live session's
-        audio runs on. The same client sends it (auth, retries, timeouts). pipecat's
-        `retry_on_timeout` is not honoured: the bound in `get_chat_completions` replaces it.
+        tool against the SDK's TypedDict annotations: CPU that grows with the conversation
+        (bench/README.md), between the end of the user's turn and the request leaving, on the
+        event loop every live session's audio runs on. The same client sends it (auth, retries,
+        timeouts). pipecat's `retry_on_timeout` is not honoured: the bound in
+        `get_chat_completions` replaces it.
         """
         body: dict[str, Any] = {}
         options: RequestOptions = {"security": {"bearer_auth": True}}

@@ -105,9 +105,9 @@ class ConversationRecorder:
     pipeline; only a record that can never be saved (its conversation was deleted) is skipped.
 
     Writes are held while a response is being produced, from the end of the user's turn until
-    the bot's first audio: a write costs ~2 ms of CPU on the event loop that is also running
-    the LLM request and the TTS stream, so writing the user's message right away delays the
-    answer. No record waits more than `max_hold_secs`; `flush` and `close` write at once.
+    the bot's first audio: a write costs CPU on the event loop that is also running the LLM
+    request and the TTS stream, so writing the user's message right away delays the answer.
+    No record waits more than `max_hold_secs`; `flush` and `close` write at once.
     `clock` and `timeout` measure and bound the hold (tests pass a clock they move themselves).
     """
 

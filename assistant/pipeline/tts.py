@@ -35,9 +35,9 @@ def generation_config(voice: VoiceState) -> GenerationConfig:
 def tls_context() -> ssl.SSLContext:
     """One client TLS context for every Cartesia connection of the process.
 
-    Without one, each `wss://` connect builds its own, loading the system's CA certificates:
-    50-100 ms of CPU on this 2-core machine, on the event loop every live session's audio runs
-    on, at every session start and reconnect. The session builder makes it in a worker thread.
+    Without one, each `wss://` connect builds its own, loading the system's CA certificates: a
+    noticeable stretch of CPU on the event loop every live session's audio runs on, at every
+    session start and reconnect. The session builder makes it in a worker thread.
     """
     return ssl.create_default_context()
 

@@ -18,7 +18,7 @@ class ProcessedFrameFilter(WorkerObserver):
     implement `on_process_frame`.
 
     pipecat 1.14 queues every processing of every frame, at every processor, to every observer:
-    8.5 events per 20 ms microphone frame, each a queue put and a task wake-up, for each of a
+    several events per microphone frame, each a queue put and a task wake-up, for each of a
     session's observers (RTVI, the recorder's, the voice-drop watch), although none of them
     implements `on_process_frame`. Pushes already reach only the observers that want them
     (`observe_every_push`); this does the same for processing.
