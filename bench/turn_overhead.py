@@ -411,11 +411,12 @@ async def start_bare(settings, speedup: float, *, name: str = "bare") -> Live:
         settings=GroqLLMService.Settings(model=settings.groq_llm_model),
     )
     if name == "bare-lean":
-        from assistant.pipeline.llm import AssistantLLM
+        from assistant.pipeline import compat
+        from assistant.pipeline.llm import chat_params, stream_chat_completion
 
         async def lean_chat_completions(context):
-            params = await AssistantLLM.request_params(llm, context)
-            return await AssistantLLM.stream_chat(llm, params)
+            params = await chat_params(llm, context)
+            return await stream_chat_completion(compat.client(llm), params)
 
         llm.get_chat_completions = lean_chat_completions
     tts = CartesiaTTSService(

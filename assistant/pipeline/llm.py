@@ -25,6 +25,7 @@ from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.metrics.metrics import LLMTokenUsage
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.groq.llm import GroqLLMService
+from pipecat.services.openai.base_llm import BaseOpenAILLMService
 from pipecat.utils.errors import ErrorCategory
 from pipecat.utils.http import TIMEOUT_EXCEPTIONS
 from pipecat.utils.types import assert_given
@@ -223,21 +224,11 @@ class AssistantLLM(GroqLLMService):
         await super().start_llm_usage_metrics(tokens)
 
     async def request_params(self, context: LLMContext) -> dict[str, Any]:
-        """The request pipecat's `get_chat_completions` makes for this context."""
-        compat.log_llm_response(self, context)
-        params_from_context = await self.get_llm_adapter().get_llm_invocation_params(
-            context,
-            system_instruction=assert_given(self.settings.system_instruction),
-            convert_developer_to_user=not self.supports_developer_role,
+        """The request pipecat's `get_chat_completions` makes for this context, with the clock
+        line and the history budget."""
+        return await chat_params(
+            self, context, clock_line=self._clock_line, context_budget=self._context_budget
         )
-        if self._clock_line is not None:
-            params_from_context["messages"] = with_line_before_last_user_turn(
-                params_from_context["messages"], self._clock_line()
-            )
-        params = self.build_chat_completion_params(params_from_context)
-        if self._context_budget is not None:
-            params["messages"] = bound_messages(params["messages"], self._context_budget)
-        return params
 
     async def _send_repairing(
         self, context: LLMContext, bound: asyncio.Timeout
@@ -284,33 +275,9 @@ class AssistantLLM(GroqLLMService):
         return True
 
     async def stream_chat(self, params: dict[str, Any]) -> AsyncStream[ChatCompletionChunk]:
-        """`chat.completions.create(**params)` without the SDK's request transform.
-
-        For chat parameters made of plain dicts and lists, which is what pipecat builds, the
-        transform returns them unchanged less the NOT_GIVEN ones, after walking every message and
-        tool against the SDK's TypedDict annotations: CPU that grows with the conversation
-        (bench/README.md), between the end of the user's turn and the request leaving, on the
-        event loop every live session's audio runs on. The same client sends it (auth, retries,
-        timeouts). pipecat's `retry_on_timeout` is not honoured: the bound in
-        `get_chat_completions` replaces it.
-        """
-        body: dict[str, Any] = {}
-        options: RequestOptions = {"security": {"bearer_auth": True}}
-        for key, value in params.items():
-            if isinstance(value, NotGiven | Omit) or (value is None and key.startswith("extra_")):
-                continue  # as `create` does: None extras are no extras, a None timeout is none
-            if key in _REQUEST_OPTIONS:
-                options[_REQUEST_OPTIONS[key]] = value  # type: ignore[literal-required]
-            else:
-                body[key] = value
-        return await compat.post_stream(
-            self.client,
-            "/chat/completions",
-            body=body,
-            options=options,
-            cast_to=ChatCompletion,
-            stream_cls=AsyncStream[ChatCompletionChunk],
-        )
+        """`chat.completions.create(**params)` without the SDK's request transform
+        (`stream_chat_completion`), on the session's client."""
+        return await stream_chat_completion(self.client, params)
 
     def _classify_error(self, exception: Exception) -> ErrorCategory | None:
         if (
@@ -361,6 +328,64 @@ def _awaits_answer(messages: list[Any]) -> bool:
     """Whether the context ends with something for the model to answer."""
     last = messages[-1] if messages else None
     return isinstance(last, dict) and last.get("role") in ("user", "tool")
+
+
+async def chat_params(
+    llm: BaseOpenAILLMService,
+    context: LLMContext,
+    *,
+    clock_line: Callable[[], str] | None = None,
+    context_budget: int | None = None,
+) -> dict[str, Any]:
+    """The request pipecat's `get_chat_completions` makes for ``context`` on ``llm`` (its
+    system instruction, tools and settings), with ``clock_line`` before the user's latest words
+    and the history cut to ``context_budget`` when given."""
+    compat.log_llm_response(llm, context)
+    params_from_context = await llm.get_llm_adapter().get_llm_invocation_params(
+        context,
+        system_instruction=assert_given(llm.settings.system_instruction),
+        convert_developer_to_user=not llm.supports_developer_role,
+    )
+    if clock_line is not None:
+        params_from_context["messages"] = with_line_before_last_user_turn(
+            params_from_context["messages"], clock_line()
+        )
+    params = llm.build_chat_completion_params(params_from_context)
+    if context_budget is not None:
+        params["messages"] = bound_messages(params["messages"], context_budget)
+    return params
+
+
+async def stream_chat_completion(
+    client: AsyncOpenAI, params: dict[str, Any]
+) -> AsyncStream[ChatCompletionChunk]:
+    """`client.chat.completions.create(**params)` without the SDK's request transform.
+
+    For chat parameters made of plain dicts and lists, which is what pipecat builds, the
+    transform returns them unchanged less the NOT_GIVEN ones, after walking every message and
+    tool against the SDK's TypedDict annotations: CPU that grows with the conversation
+    (bench/README.md), between the end of the user's turn and the request leaving, on the
+    event loop every live session's audio runs on. The same client sends it (auth, retries,
+    timeouts). pipecat's `retry_on_timeout` is not honoured: the bound in
+    `get_chat_completions` replaces it.
+    """
+    body: dict[str, Any] = {}
+    options: RequestOptions = {"security": {"bearer_auth": True}}
+    for key, value in params.items():
+        if isinstance(value, NotGiven | Omit) or (value is None and key.startswith("extra_")):
+            continue  # as `create` does: None extras are no extras, a None timeout is none
+        if key in _REQUEST_OPTIONS:
+            options[_REQUEST_OPTIONS[key]] = value  # type: ignore[literal-required]
+        else:
+            body[key] = value
+    return await compat.post_stream(
+        client,
+        "/chat/completions",
+        body=body,
+        options=options,
+        cast_to=ChatCompletion,
+        stream_cls=AsyncStream[ChatCompletionChunk],
+    )
 
 
 def create_llm(
