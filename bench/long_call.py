@@ -84,7 +84,6 @@ class Model:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import select
 
-    from assistant.config import Settings
     from assistant.store.context import (
         SUMMARY_PREFIX,
         estimate_tokens,
@@ -94,6 +93,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from assistant.store.database import Database
     from assistant.store.models import Message, MessageKind
     from assistant.tools.registry import default_tools
+    from fakes import fake_settings
     from fakes.cartesia import FakeCartesia
     from fakes.groq import FakeGroq, prompt_tokens
     from fakes.harness import Headless
@@ -101,14 +101,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     model = Model()
     tmp_dir = tempfile.TemporaryDirectory(prefix="bench-long-call-")
     async with FakeGroq(default_reply=model) as groq, FakeCartesia() as cartesia:
-        settings = Settings(
-            _env_file=None,
-            groq_api_key="bench-groq-key",
-            cartesia_api_key="bench-cartesia-key",
-            groq_base_url=groq.base_url,
-            cartesia_url=cartesia.url,
-            database_url=f"sqlite+aiosqlite:///{Path(tmp_dir.name) / 'bench.db'}",
-            turn_detection="silence",
+        settings = fake_settings(
+            groq.base_url,
+            cartesia.url,
+            Path(tmp_dir.name) / "bench.db",
             turn_silence_secs=args.turn_silence,
             context_token_budget=args.budget,
         )

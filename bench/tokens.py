@@ -244,10 +244,10 @@ class Llama3Tokens:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     quiet_logs()
-    from assistant.config import Settings
     from assistant.pipeline.summarizer import SUMMARY_INSTRUCTION
     from assistant.store.database import Database
     from assistant.tools.registry import default_tools
+    from fakes import fake_settings
     from fakes.cartesia import FakeCartesia
     from fakes.groq import FakeGroq, ToolCall, ToolCallsReply
     from fakes.harness import Headless
@@ -268,16 +268,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-tokens-") as tmp:
         async with FakeGroq(default_reply=answer) as groq, FakeCartesia() as cartesia:
             overrides = {"context_token_budget": args.budget} if args.budget else {}
-            settings = Settings(
-                _env_file=None,
-                groq_api_key="bench",
-                cartesia_api_key="bench",
-                groq_base_url=groq.base_url,
-                cartesia_url=cartesia.url,
-                database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'tokens.db'}",
-                turn_detection="silence",
-                turn_silence_secs=0.3,
-                **overrides,
+            settings = fake_settings(
+                groq.base_url, cartesia.url, Path(tmp) / "tokens.db", **overrides
             )
             db = Database(settings.database_url)
             await db.upgrade()

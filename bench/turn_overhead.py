@@ -471,8 +471,8 @@ def _ms(a: int | None, b: int | None) -> float | None:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     import wave
 
-    from assistant.config import Settings
     from assistant.store.database import Database
+    from fakes import fake_settings
     from fakes.speech import speech_wav
 
     with wave.open(str(speech_wav(UTTERANCE, lead_silence=0.1, tail_silence=0.0)), "rb") as wav:
@@ -484,13 +484,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with fakes_process(
         transcript=UTTERANCE, reply=REPLY, ms_per_word=args.ms_per_word, chunk_delay=0.0
     ) as fakes:
-        settings = Settings(
-            _env_file=None,
-            groq_api_key="bench-groq-key",
-            cartesia_api_key="bench-cartesia-key",
-            groq_base_url=fakes.groq_base_url,
-            cartesia_url=fakes.cartesia_url,
-            database_url=f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
+        settings = fake_settings(
+            fakes.groq_base_url,
+            fakes.cartesia_url,
+            tmp / "bench.db",
             turn_detection=args.turn_detection,
             turn_silence_secs=args.turn_silence,
         )

@@ -6,6 +6,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.store.database import Database
+from fakes import fake_settings
 from fakes.cartesia import FakeCartesia
 from fakes.groq import FakeGroq
 from fakes.harness import Headless
@@ -26,16 +27,7 @@ async def fake_cartesia():
 
 @pytest.fixture
 def settings(tmp_path, fake_groq, fake_cartesia) -> Settings:
-    return Settings(
-        _env_file=None,
-        groq_api_key="test-groq-key",
-        cartesia_api_key="test-cartesia-key",
-        groq_base_url=fake_groq.base_url,
-        cartesia_url=fake_cartesia.url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'assistant.db'}",
-        turn_detection="silence",
-        turn_silence_secs=0.3,
-    )
+    return fake_settings(fake_groq.base_url, fake_cartesia.url, tmp_path / "assistant.db")
 
 
 @pytest.fixture

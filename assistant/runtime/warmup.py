@@ -36,8 +36,9 @@ def warm_voice_stack() -> None:
 
     After the import the heap holds a great many long-lived objects (modules, classes,
     functions). A full collection walks all of them with the event loop stopped, long enough to
-    be heard as a gap in every live session's audio (bench/README.md: the full-GC pause). `gc.freeze` moves them to the permanent generation, so later
-    full collections walk only what sessions create. Once per process: frozen objects are never
+    be heard as a gap in every live session's audio (bench/README.md: the full-GC pause).
+    `gc.freeze` moves them to the permanent generation, so later full collections walk only
+    what sessions create. Once per process: frozen objects are never
     collected, so freezing again would keep the garbage of ended sessions.
     """
     import_voice_stack()
