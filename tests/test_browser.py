@@ -7,6 +7,7 @@ database, the fake TTS audio reaches the browser, and a reload + resume carries 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -65,6 +66,20 @@ INBOUND_AUDIO_ENERGY = """async () => {
   });
   return energy;
 }"""
+
+
+@contextlib.asynccontextmanager
+async def chromium_page(pw, wav: Path):
+    """A page in Debian's Chromium whose microphone plays ``wav``, and the page errors it
+    raises (each test asserts there were none); the browser is closed on the way out."""
+    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
+    try:
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        yield page, errors
+    finally:
+        await browser.close()
 
 
 async def sign_in(page, user: str = "alice") -> None:
@@ -235,13 +250,9 @@ async def test_the_page_says_when_voice_is_out(
     pin_ice_to_loopback(monkeypatch)
     wav = speech_wav("hello", lead_silence=30.0)  # a quiet microphone: nobody speaks
     async with running_server(settings, db, default_tools) as base_url, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
-        page = await browser.new_page(viewport={"width": 1280, "height": 800})
-        console_errors: list[str] = []
-        page.on("pageerror", lambda error: console_errors.append(str(error)))
-        warnings: list[str] = []
-        page.on("console", lambda message: warnings.append(message.text))
-        try:
+        async with chromium_page(pw, wav) as (page, console_errors):
+            warnings: list[str] = []
+            page.on("console", lambda message: warnings.append(message.text))
             await page.goto(base_url + "/")
             await sign_in(page)
             await page.evaluate(RECORD_VOICE_STATUS)
@@ -276,8 +287,6 @@ async def test_the_page_says_when_voice_is_out(
             await expect(page.get_by_test_id("conversation-item")).to_have_count(1)
             shot = f"browser-voice-out-{when.replace(' ', '-')}.png"
             await page.screenshot(path=ARTIFACTS / shot, full_page=True)
-        finally:
-            await browser.close()
 
     assert console_errors == []
 
@@ -299,39 +308,37 @@ async def test_connect_clicked_while_a_resume_is_loading(
         await conversations.append(earlier, "assistant", "Green it is.")
     wav = speech_wav("hello", lead_silence=30.0)  # a quiet microphone: nobody speaks
     async with running_server(settings, db, default_tools) as base_url, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
-        page = await browser.new_page(viewport={"width": 1280, "height": 800})
-        console_errors: list[str] = []
-        page.on("pageerror", lambda error: console_errors.append(str(error)))
-        # The server's answer to the Resume waits until Connect has been clicked.
-        asked = asyncio.Event()
-        answer = asyncio.Event()
+        async with chromium_page(pw, wav) as (page, console_errors):
+            # The server's answer to the Resume waits until Connect has been clicked.
+            asked = asyncio.Event()
+            answer = asyncio.Event()
 
-        async def hold(route):
-            asked.set()
-            await answer.wait()
-            await route.continue_()
+            async def hold(route):
+                asked.set()
+                await answer.wait()
+                await route.continue_()
 
-        try:
-            await page.goto(base_url + "/")
-            await sign_in(page)
-            item = page.locator(f'[data-conversation-id="{earlier}"]')
-            await expect(item).to_be_visible()
-            await page.route("**/api/session", hold)
-            await item.get_by_test_id("resume").click()
-            await asyncio.wait_for(asked.wait(), 10)
-            await page.get_by_test_id("connect").click()
-            await expect(page.get_by_test_id("status")).to_have_text("connecting")
-            answer.set()
+            try:
+                await page.goto(base_url + "/")
+                await sign_in(page)
+                item = page.locator(f'[data-conversation-id="{earlier}"]')
+                await expect(item).to_be_visible()
+                await page.route("**/api/session", hold)
+                await item.get_by_test_id("resume").click()
+                await asyncio.wait_for(asked.wait(), 10)
+                await page.get_by_test_id("connect").click()
+                await expect(page.get_by_test_id("status")).to_have_text("connecting")
+                answer.set()
 
-            await expect(page.get_by_test_id("status")).to_have_text("connected", timeout=20_000)
-            assert await page.evaluate("window.assistantUI.state.conversationId") == earlier
-            await expect(page.get_by_test_id("transcript-assistant").last).to_contain_text(
-                "Welcome back", timeout=15_000
-            )
-        finally:
-            answer.set()
-            await browser.close()
+                await expect(page.get_by_test_id("status")).to_have_text(
+                    "connected", timeout=20_000
+                )
+                assert await page.evaluate("window.assistantUI.state.conversationId") == earlier
+                await expect(page.get_by_test_id("transcript-assistant").last).to_contain_text(
+                    "Welcome back", timeout=15_000
+                )
+            finally:
+                answer.set()
 
     assert console_errors == []
 
@@ -349,11 +356,7 @@ async def test_the_page_shows_a_spent_limit_and_the_tokens_used(
     fake_groq.reply_rate_limit(per="day", kind="tokens", retry_after=3 * 3600)
     said = "The language service's daily limit is used up; it resets in about 3 hours."
     async with running_server(settings, db, default_tools) as base_url, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
-        page = await browser.new_page(viewport={"width": 1280, "height": 800})
-        console_errors: list[str] = []
-        page.on("pageerror", lambda error: console_errors.append(str(error)))
-        try:
+        async with chromium_page(pw, wav) as (page, console_errors):
             await page.goto(base_url + "/")
             await sign_in(page)
             await start_talking(page)
@@ -373,8 +376,6 @@ async def test_the_page_shows_a_spent_limit_and_the_tokens_used(
                 "1,840 tokens in 1 request (1,800 prompt, 40 reply)"
             )
             await page.screenshot(path=ARTIFACTS / "browser-limit-and-usage.png", full_page=True)
-        finally:
-            await browser.close()
 
     assert console_errors == []
     assert len(fake_groq.chat_requests) == 1
