@@ -52,6 +52,15 @@ class VoiceBots:
     def active(self) -> int:
         return len(self._runs)
 
+    def live(self, conversation_id: str) -> VoiceSession | None:
+        """The call this conversation is live in, if any."""
+        return self._live.get(conversation_id)
+
+    def conversation_lock(self, conversation_id: str) -> asyncio.Lock:
+        """Held while a session takes its conversation over; a typed turn without a call holds
+        it for its session's lifetime, so a call starting meanwhile waits for that turn."""
+        return self._conversation_locks.setdefault(conversation_id, asyncio.Lock())
+
     def warm_up(self) -> None:
         """Start importing the voice stack in a worker thread (the app does it on start)."""
         if self._warming is None:
@@ -83,8 +92,7 @@ class VoiceBots:
                 webrtc_connection=connection,
                 params=TransportParams(audio_in_enabled=True, audio_out_enabled=True),
             )
-            lock = self._conversation_locks.setdefault(spec.conversation_id, asyncio.Lock())
-            async with lock:
+            async with self.conversation_lock(spec.conversation_id):
                 await self._take_over(spec.conversation_id)
                 session = await build_voice_session(
                     self._settings,

@@ -1,0 +1,210 @@
+"""Typed turns: `POST /api/conversations/{id}/chat` without a call, on a text session of the
+voice session's builder (the same LLM, context, tools, recorder), against the fake Groq."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from assistant.server.app import create_app
+from assistant.server.chat import MAX_TYPED_CHARS
+from assistant.store.repository import NoteRepository, UserRepository
+from assistant.tools.registry import default_tools
+from fakes.harness import without_clock
+
+
+@pytest.fixture
+async def api(settings, db):
+    app = create_app(settings, db=db, tool_factory=default_tools)
+    transport = httpx.ASGITransport(app=app)
+    clients = []
+
+    def client() -> httpx.AsyncClient:
+        c = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=30)
+        clients.append(c)
+        return c
+
+    yield client
+    for c in clients:
+        await c.aclose()
+    await app.state.chat.shutdown()
+
+
+async def start(client: httpx.AsyncClient, user: str) -> str:
+    response = await client.post(
+        "/api/session", json={"user": user, "conversation_id": None, "timezone": "UTC"}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["conversation_id"]
+
+
+def stored(messages: list[dict]) -> list[tuple]:
+    return [(m["role"], m["content"], bool(m["tool_calls"])) for m in messages]
+
+
+async def test_a_typed_turn_is_answered_and_stored(api, fake_groq):
+    alice = api()
+    conversation = await start(alice, "alice")
+    fake_groq.reply_text("Hello Alice, nice to meet you.")
+
+    response = await alice.post(f"/api/conversations/{conversation}/chat", json={"text": " hi "})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["reply"] == "Hello Alice, nice to meet you."
+    assert stored(body["messages"]) == [
+        ("user", "hi", False),
+        ("assistant", "Hello Alice, nice to meet you.", False),
+    ]
+    listed = (await alice.get(f"/api/conversations/{conversation}/messages")).json()
+    assert listed == body["messages"]  # the same shape as GET messages, and all of this turn
+    # The model got the system instruction and the typed words, as for a spoken turn.
+    request = fake_groq.chat_requests[-1]
+    assert request["messages"][0]["role"] == "system"
+    assert without_clock(request["messages"][-1]["content"]) == "hi"
+    # What applies to a typed turn: the model's first token, measured by pipecat.
+    assert set(body["timings"]) == {"llm_secs"}
+
+
+async def test_the_next_typed_turn_carries_the_conversation(api, fake_groq):
+    alice = api()
+    conversation = await start(alice, "alice")
+    fake_groq.reply_text("Jazz, noted.")
+    fake_groq.reply_text("You like jazz.")
+    first = await alice.post(
+        f"/api/conversations/{conversation}/chat", json={"text": "I like jazz"}
+    )
+    assert first.status_code == 200, first.text
+    second = await alice.post(
+        f"/api/conversations/{conversation}/chat", json={"text": "what do I like?"}
+    )
+    assert second.status_code == 200, second.text
+    sent = [
+        (m["role"], without_clock(m.get("content")))
+        for m in fake_groq.chat_requests[-1]["messages"]
+    ]
+    assert sent[1:] == [
+        ("user", "I like jazz"),
+        ("assistant", "Jazz, noted."),
+        ("user", "what do I like?"),
+    ]
+    assert [m["seq"] for m in second.json()["messages"]] == [3, 4]
+
+
+async def test_a_note_taken_by_typing_is_the_same_note(api, db, fake_groq):
+    alice = api()
+    conversation = await start(alice, "alice")
+    fake_groq.reply_tool_call("take_note", {"content": "buy oat milk"})
+    fake_groq.reply_text("Noted: buy oat milk.")
+
+    response = await alice.post(
+        f"/api/conversations/{conversation}/chat",
+        json={"text": "note that I need to buy oat milk"},
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["reply"] == "Noted: buy oat milk."
+    assert stored(body["messages"]) == [
+        ("user", "note that I need to buy oat milk", False),
+        ("assistant", None, True),
+        ("tool", body["messages"][2]["content"], False),
+        ("assistant", "Noted: buy oat milk.", False),
+    ]
+    assert {"type": "notes-changed"} in body["notices"]
+    notes = (await alice.get("/api/notes")).json()
+    assert [n["content"] for n in notes] == ["buy oat milk"]
+    async with db.transaction() as store:
+        user = await UserRepository(store).get_by_name("alice")
+        assert [n.content for n in await NoteRepository(store, user.id).recent()] == [
+            "buy oat milk"
+        ]
+
+
+async def test_the_reply_streams_as_server_sent_events(api, fake_groq):
+    alice = api()
+    conversation = await start(alice, "alice")
+    fake_groq.reply_text("One, two, three, four.")
+
+    events = []
+    async with alice.stream(
+        "POST",
+        f"/api/conversations/{conversation}/chat",
+        json={"text": "count to four"},
+        headers={"Accept": "text/event-stream"},
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = None
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+
+    texts = [data["text"] for name, data in events if name == "text"]
+    assert len(texts) > 1 and "".join(texts).strip() == "One, two, three, four."
+    assert [name for name, _ in events][-1] == "done"
+    done = events[-1][1]
+    assert done["reply"] == "One, two, three, four."
+    assert stored(done["messages"]) == [
+        ("user", "count to four", False),
+        ("assistant", "One, two, three, four.", False),
+    ]
+
+
+async def test_another_users_conversation_is_404(api, fake_groq):
+    alice, bob = api(), api()
+    conversation = await start(alice, "alice")
+    await start(bob, "bob")
+    response = await bob.post(f"/api/conversations/{conversation}/chat", json={"text": "hi"})
+    assert response.status_code == 404
+    missing = await alice.post("/api/conversations/nope/chat", json={"text": "hi"})
+    assert missing.status_code == 404
+    assert fake_groq.chat_requests == []
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * (MAX_TYPED_CHARS + 1)])
+async def test_empty_or_over_long_text_is_422(api, db, fake_groq, text):
+    alice = api()
+    conversation = await start(alice, "alice")
+    response = await alice.post(f"/api/conversations/{conversation}/chat", json={"text": text})
+    assert response.status_code == 422
+    assert fake_groq.chat_requests == []
+    ok = await alice.post(
+        f"/api/conversations/{conversation}/chat", json={"text": "x" * MAX_TYPED_CHARS}
+    )
+    assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.parametrize(
+    ("fail", "status", "words"),
+    [
+        (lambda groq: groq.reply_error(500, times=3), 502, "language service failed"),
+        (lambda groq: groq.reply_rate_limit(per="day", retry_after=3600), 429, "daily limit"),
+    ],
+    ids=["outage", "daily-limit"],
+)
+async def test_a_failed_turn_says_why_and_keeps_the_words(api, db, fake_groq, fail, status, words):
+    alice = api()
+    conversation = await start(alice, "alice")
+    fail(fake_groq)
+
+    response = await alice.post(
+        f"/api/conversations/{conversation}/chat", json={"text": "remember my locker is 12"}
+    )
+
+    assert response.status_code == status, response.text
+    assert words in response.json()["detail"]
+    listed = (await alice.get(f"/api/conversations/{conversation}/messages")).json()
+    assert stored(listed) == [("user", "remember my locker is 12", False)]
+    # The conversation goes on at the next turn.
+    fake_groq.clear()
+    fake_groq.reply_text("Locker 12, got it.")
+    again = await alice.post(f"/api/conversations/{conversation}/chat", json={"text": "again"})
+    if status == 429:  # Groq is not asked again until the daily limit resets
+        return
+    assert again.status_code == 200, again.text
+    assert again.json()["reply"] == "Locker 12, got it."
