@@ -4,6 +4,8 @@ voice session's builder (the same LLM, context, tools, recorder), against the fa
 from __future__ import annotations
 
 import json
+import wave
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +15,9 @@ from assistant.server.chat import MAX_TYPED_CHARS
 from assistant.store.repository import NoteRepository, UserRepository
 from assistant.tools.registry import default_tools
 from fakes.harness import without_clock
+from fakes.rtc_client import RTCClient
+from fakes.speech import require_speech_tools
+from tests.live_server import pin_ice_to_loopback, running_server
 
 
 @pytest.fixture
@@ -208,3 +213,57 @@ async def test_a_failed_turn_says_why_and_keeps_the_words(api, db, fake_groq, fa
         return
     assert again.status_code == 200, again.text
     assert again.json()["reply"] == "Locker 12, got it."
+
+
+def silent_wav(path) -> Path:
+    """A microphone that says nothing: the call's only turn is typed."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(b"\0\0" * 16000 * 3)
+    return path
+
+
+async def test_typed_during_a_call_goes_into_the_call(
+    settings, db, fake_groq, monkeypatch, tmp_path
+):
+    require_speech_tools()
+    pin_ice_to_loopback(monkeypatch)
+    async with running_server(settings, db, default_tools) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            conversation = await start(http, "alice")
+            client = RTCClient(http)
+            try:
+                await client.connect(silent_wav(tmp_path / "silence.wav"))
+                await client.wait_until(lambda: client.of_type("bot-stopped-speaking"))
+                fake_groq.reply_text("Typed in, said aloud.")
+
+                response = await http.post(
+                    f"/api/conversations/{conversation}/chat", json={"text": "hello by keyboard"}
+                )
+
+                assert response.status_code == 200, response.text
+                body = response.json()
+                assert body["live"] is True and body["reply"] == "Typed in, said aloud."
+                # Answered once said: the call's page got the words and the voice.
+                assert "typed in, said aloud" in client.bot_said()
+                await client.wait_until(lambda: client.server_messages("turn-timings"))
+                timing = client.server_messages("turn-timings")[-1]
+                assert set(timing) == {"type", "llm_secs", "tts_secs"}
+                assert body["timings"] == {k: v for k, v in timing.items() if k != "type"}
+            finally:
+                await client.close()
+            assert stored(body["messages"]) == [
+                ("user", "hello by keyboard", False),
+                ("assistant", "Typed in, said aloud.", False),
+            ]
+            # One conversation, one context: the call's request carried the greeting too.
+            sent = [
+                (m["role"], without_clock(m["content"]))
+                for m in fake_groq.chat_requests[-1]["messages"]
+            ]
+            assert sent[-2:] == [
+                ("assistant", "Hi alice! What can I do for you?"),
+                ("user", "hello by keyboard"),
+            ]

@@ -318,7 +318,12 @@ async def build_voice_session(
         voice_drops = VoiceDropWatch(tts, speak=outbox.say_again)
         observers = [recorder.observer, voice_drops]
         processors = [transport_input, stt, aggregators.user(), MicAudioStop(), llm]
-    turns = TurnWatch(spec.conversation_id, {"stt": stt, "llm": llm, "tts": tts}, outbox.notify)
+    turns = TurnWatch(
+        spec.conversation_id,
+        {"stt": stt, "llm": llm, "tts": tts},
+        aggregators.assistant(),
+        outbox.notify,
+    )
     processors.append(turns.after_llm)
     if tts is not None:
         processors += [tts, heard.named, transport_output, heard.out]

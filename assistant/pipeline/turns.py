@@ -5,8 +5,9 @@ frames in the order it pushes them: the reply's text as it streams (for a typed 
 whether a response called tools (then the turn goes on with their results). `at_end`, right
 before the assistant aggregator, sees each response's end once its words have gone out (after
 the TTS and the output transport in a call) and pipecat's TTFB metrics frames. A response that
-called no tools ends the turn: its timings are logged at INFO and sent to the page, and a typed
-turn's reply is complete.
+called no tools ends the turn, once the assistant aggregator has had it (its
+`on_assistant_turn_stopped`, which the recorder stores the reply from, comes first): its
+timings are logged at INFO and sent to the page, and a typed turn's reply is complete.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pipecat.frames.frames import (
     MetricsFrame,
 )
 from pipecat.metrics.metrics import TTFBMetricsData
+from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from assistant.pipeline.llm import is_timeout
@@ -69,9 +71,12 @@ class TurnWatch:
         self,
         conversation_id: str,
         services: dict[str, FrameProcessor | None],
+        assistant: LLMAssistantAggregator,
         notify: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
-        """``services``: the session's "stt", "llm" and "tts" processors (None when absent)."""
+        """``services``: the session's "stt", "llm" and "tts" processors (None when absent).
+        Made after the recorder is attached to ``assistant``, so that its handler of a turn's
+        end runs before this one's."""
         self._conversation_id = conversation_id
         self._roles = {p.name: role for role, p in services.items() if p is not None}
         self._notify = notify
@@ -79,6 +84,7 @@ class TurnWatch:
         self._response_called_tools = False
         # By response end frame: whether that response called tools (see `after_llm`).
         self._called_tools: dict[int, bool] = {}
+        self._ending = False  # the response the aggregator ends next ends the turn
         self._typed: TypedReply | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -87,6 +93,7 @@ class TurnWatch:
         llm = services.get("llm")
         if llm is not None:
             llm.add_event_handler("on_error", self._on_llm_error)
+        assistant.add_event_handler("on_assistant_turn_stopped", self._on_turn_stopped)
 
     async def claim(self) -> None:
         """Wait until no typed turn is under way, and take the next one (`begin`)."""
@@ -138,10 +145,7 @@ class TurnWatch:
                 if isinstance(data, TTFBMetricsData) and data.processor in self._roles:
                     self._measured(self._roles[data.processor], data.value)
         elif isinstance(frame, LLMFullResponseEndFrame):
-            if not self._called_tools.pop(frame.id, False):
-                # After this step, so that the LLM's on_error task, made before this end frame
-                # was pushed, has told us of a failure first.
-                asyncio.get_running_loop().call_soon(self._turn_complete)
+            self._ending = not self._called_tools.pop(frame.id, False)
 
     def _measured(self, role: str, secs: float) -> None:
         if role == "stt":
@@ -151,6 +155,13 @@ class TurnWatch:
         elif "llm" in self._timings:
             # The first audio of the reply; a greeting's or an apology's comes with no LLM.
             self._timings.setdefault("tts", secs)
+
+    async def _on_turn_stopped(self, _aggregator, _message) -> None:
+        # pipecat runs each handler as a task, in the order the events fired: the LLM's
+        # on_error for this response (fired before its end frame was pushed) came first.
+        if self._ending:
+            self._ending = False
+            self._turn_complete()
 
     async def _on_llm_error(self, _llm, error: ErrorFrame) -> None:
         if self._typed is not None and self._typed.failure is None:

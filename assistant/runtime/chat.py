@@ -95,6 +95,16 @@ class ChatTurn:
             messages = await ConversationRepository(store, spec.user_id).messages(
                 spec.conversation_id, after_seq=self.after_seq
             )
+        # In a call, what the typed words cut off is stored just before them.
+        typed = next(
+            (
+                i
+                for i, m in enumerate(messages)
+                if m.role == "user" and m.content == self.reply.text
+            ),
+            0,
+        )
+        messages = messages[typed:]
         if self.reply.failure is not None:
             raise TurnFailed(self.reply.failure, messages)
         return ChatResult(
