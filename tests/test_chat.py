@@ -3,6 +3,7 @@ voice session's builder (the same LLM, context, tools, recorder), against the fa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import wave
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from assistant.runtime.chat import Chat
 from assistant.server.app import create_app
 from assistant.server.chat import MAX_TYPED_CHARS
 from assistant.store.repository import NoteRepository, UserRepository
@@ -21,8 +23,14 @@ from tests.live_server import pin_ice_to_loopback, running_server
 
 
 @pytest.fixture
-async def api(settings, db):
+async def app(settings, db):
     app = create_app(settings, db=db, tool_factory=default_tools)
+    yield app
+    await app.state.chat.shutdown()
+
+
+@pytest.fixture
+async def api(app):
     transport = httpx.ASGITransport(app=app)
     clients = []
 
@@ -34,7 +42,19 @@ async def api(settings, db):
     yield client
     for c in clients:
         await c.aclose()
-    await app.state.chat.shutdown()
+
+
+def keep_text_sessions(app, secs: float) -> Chat:
+    chat = app.state.chat = Chat(
+        app.state.settings, app.state.db, app.state.bots, default_tools, keep_secs=secs
+    )
+    return chat
+
+
+async def text_session_ended(chat: Chat, conversation: str) -> None:
+    run = chat._text_runs.get(conversation)
+    if run is not None:
+        await asyncio.wait_for(asyncio.shield(run), 20)
 
 
 async def start(client: httpx.AsyncClient, user: str) -> str:
@@ -73,7 +93,9 @@ async def test_a_typed_turn_is_answered_and_stored(api, fake_groq):
     assert set(body["timings"]) == {"llm_secs"}
 
 
-async def test_the_next_typed_turn_carries_the_conversation(api, fake_groq):
+@pytest.mark.parametrize("keep_secs", [0, 600], ids=["resumed-from-the-store", "kept"])
+async def test_the_next_typed_turn_carries_the_conversation(app, api, fake_groq, keep_secs):
+    chat = keep_text_sessions(app, keep_secs)
     alice = api()
     conversation = await start(alice, "alice")
     fake_groq.reply_text("Jazz, noted.")
@@ -82,6 +104,12 @@ async def test_the_next_typed_turn_carries_the_conversation(api, fake_groq):
         f"/api/conversations/{conversation}/chat", json={"text": "I like jazz"}
     )
     assert first.status_code == 200, first.text
+    kept = app.state.bots.live(conversation)
+    if keep_secs == 0:  # ended at once: the next turn's session loads it from the store
+        await text_session_ended(chat, conversation)
+        assert app.state.bots.live(conversation) is None
+    else:
+        assert kept is not None and kept.text_only
     second = await alice.post(
         f"/api/conversations/{conversation}/chat", json={"text": "what do I like?"}
     )
@@ -96,6 +124,8 @@ async def test_the_next_typed_turn_carries_the_conversation(api, fake_groq):
         ("user", "what do I like?"),
     ]
     assert [m["seq"] for m in second.json()["messages"]] == [3, 4]
+    if keep_secs:  # the same session answered both
+        assert app.state.bots.live(conversation) is kept
 
 
 async def test_a_note_taken_by_typing_is_the_same_note(api, db, fake_groq):
@@ -233,6 +263,14 @@ async def test_typed_during_a_call_goes_into_the_call(
     async with running_server(settings, db, default_tools) as base_url:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
             conversation = await start(http, "alice")
+            # Typed first, without a call: its text session is kept for the next typed turn,
+            # and the call takes the conversation over from it.
+            fake_groq.reply_text("Typed, not said.")
+            before = await http.post(
+                f"/api/conversations/{conversation}/chat", json={"text": "before the call"}
+            )
+            assert before.status_code == 200, before.text
+            assert before.json()["live"] is False
             client = RTCClient(http)
             try:
                 await client.connect(silent_wav(tmp_path / "silence.wav"))
@@ -263,7 +301,9 @@ async def test_typed_during_a_call_goes_into_the_call(
                 (m["role"], without_clock(m["content"]))
                 for m in fake_groq.chat_requests[-1]["messages"]
             ]
-            assert sent[-2:] == [
-                ("assistant", "Hi alice! What can I do for you?"),
+            assert sent[-4:] == [
+                ("user", "before the call"),
+                ("assistant", "Typed, not said."),
+                ("assistant", "Welcome back, alice. Let's pick up where we left off."),
                 ("user", "hello by keyboard"),
             ]

@@ -9,6 +9,7 @@ and the summarizer are the ones a call has.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -200,7 +201,11 @@ class VoiceSession:
 
         The page is told first. Then the session is interrupted, as when the user cuts in (a
         reply being generated or spoken stops), and ended; both follow the message down the
-        pipeline. Past the bound the next session goes ahead anyway, from what is stored."""
+        pipeline. Past the bound the next session goes ahead anyway, from what is stored.
+        A text session (no page of its own) lets the typed turn under way finish first."""
+        if self.text_only and self.turns is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.turns.idle(), timeout_secs)
         await self.notify({"type": "session-moved", "conversation_id": self.spec.conversation_id})
         await self.worker.queue_frames([InterruptionFrame(), EndFrame()])
         try:

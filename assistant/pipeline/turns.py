@@ -101,6 +101,15 @@ class TurnWatch:
             await self._idle.wait()
         self._idle.clear()
 
+    @property
+    def idle_now(self) -> bool:
+        """No typed turn is under way."""
+        return self._idle.is_set()
+
+    async def idle(self) -> None:
+        """Wait until no typed turn is under way."""
+        await self._idle.wait()
+
     def begin(self, text: str) -> TypedReply:
         """The typed turn claimed goes in now: its reply is the next one to complete."""
         self._typed = TypedReply(text)
@@ -118,7 +127,7 @@ class TurnWatch:
     def notice(self, message: dict[str, Any]) -> bool:
         """A message for the page during a typed turn without a call (a tool's "notes-changed",
         say): it goes with the reply. False if no typed turn is under way."""
-        if self._typed is None:
+        if self._typed is None or message.get("type") == "session-moved":
             return False
         self._typed.notices.append(message)
         self._typed.events.put_nowait(("notice", message))

@@ -1,11 +1,12 @@
 """Typed turns: into the conversation's live call if it has one, else on a text session.
 
 A text session is the voice session's builder with text ends (`build_voice_session(...,
-text_only=True)`), built for the one turn and ended after it. Built per request rather than
-kept: it costs little next to the turn (bench/README.md, "Typed turns"), a kept one would have
-to hand its conversation over to a call that starts (as a second tab's call does) and to be
-closed after a while, and a new one always starts from what is stored. Like the voice stack,
-this module imports pipecat only once `VoiceBots.ready()` is done.
+text_only=True)`). It is kept a while after a typed turn rather than built per request: the
+build and start cost about twice a turn's own work (bench/README.md, "Typed turns"), and a kept
+one keeps its Groq connection open. While kept it is the conversation's live session
+(`VoiceBots.keep_live`): the next typed turn goes into it, and a call that starts takes the
+conversation over from it as from another tab. Like the voice stack, this module imports
+pipecat only once `VoiceBots.ready()` is done.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 # The longest a text session may take to start its pipeline.
 START_SECS = 15.0
+# How long a text session is kept after its last typed turn, for the next one.
+TEXT_SESSION_KEEP_SECS = 120.0
 
 
 class TurnFailed(Exception):
@@ -113,45 +116,51 @@ class ChatTurn:
 
 
 class Chat:
-    """Runs typed turns for the API; one per conversation at a time."""
+    """Runs typed turns for the API: into the conversation's live session (a call, or a text
+    session kept from an earlier typed turn), else on a new text session, kept `keep_secs`
+    after its last turn."""
 
     def __init__(
-        self, settings: Settings, db: Database, bots: VoiceBots, tool_factory: ToolFactory | None
+        self,
+        settings: Settings,
+        db: Database,
+        bots: VoiceBots,
+        tool_factory: ToolFactory | None,
+        *,
+        keep_secs: float = TEXT_SESSION_KEEP_SECS,
     ):
         self._settings = settings
         self._db = db
         self._bots = bots
         self._tool_factory = tool_factory
+        self._keep_secs = keep_secs
+        self._text_runs: dict[str, asyncio.Task] = {}  # the kept text sessions' runs
+        self._expiries: dict[str, asyncio.TimerHandle] = {}
         self._endings: set[asyncio.Task] = set()
 
     async def send(self, spec: SessionSpec, text: str) -> ChatTurn:
         """Send `text` as the user's turn; `ChatTurn.close()` must follow."""
         await self._bots.ready()
-        lock = self._bots.conversation_lock(spec.conversation_id)
-        await lock.acquire()
-        session: VoiceSession | None = None
-        try:
-            live = self._bots.live(spec.conversation_id)
-            if live is not None:  # the call owns the conversation; its own order holds
-                lock.release()
-                after = await self._last_seq(spec)
-                return ChatTurn(live, await live.send_text(text), after, self._db, live=True)
-            session, run = await self._start_text_session(spec)
+        conversation_id = spec.conversation_id
+        # A call starting meanwhile waits for the typed words to be in; then it takes the
+        # conversation over as from another tab (a text session's reply under way ends first).
+        async with self._bots.conversation_lock(conversation_id):
+            self._cancel_expiry(conversation_id)
+            session = self._bots.live(conversation_id)
+            if session is None:
+                session, run = await self._start_text_session(spec)
+                self._bots.keep_live(session, run)
+                self._text_runs[conversation_id] = run
+                run.add_done_callback(lambda _: self._forget(conversation_id, run))
             after = await self._last_seq(spec)
             reply = await session.send_text(text)
-        except BaseException:
-            if session is not None:
-                await self._end(session, run, lock)
-            elif lock.locked() and self._bots.live(spec.conversation_id) is None:
-                lock.release()
-            raise
         return ChatTurn(
             session,
             reply,
             after,
             self._db,
-            live=False,
-            on_close=lambda: self._ending(session, run, lock, reply),
+            live=not session.text_only,
+            on_close=(lambda: self._expire_later(session, reply)) if session.text_only else None,
         )
 
     async def _start_text_session(self, spec: SessionSpec) -> tuple[VoiceSession, asyncio.Task]:
@@ -175,43 +184,71 @@ class Chat:
             raise
         return session, run
 
-    def _ending(
-        self, session: VoiceSession, run: asyncio.Task, lock: asyncio.Lock, reply: TypedReply
-    ) -> None:
-        task = asyncio.create_task(self._end(session, run, lock, reply))
+    def _expire_later(self, session: VoiceSession, reply: TypedReply) -> None:
+        """Once the reply is complete (even if the client went away: the LLM's own bounds end
+        it), the text session is kept `keep_secs` for the next typed turn."""
+        conversation_id = session.spec.conversation_id
+
+        def schedule(_=None) -> None:
+            self._cancel_expiry(conversation_id)
+            self._expiries[conversation_id] = asyncio.get_running_loop().call_later(
+                self._keep_secs, self._expired, session
+            )
+
+        if reply.done.is_set():
+            schedule()
+        else:
+            waiting = asyncio.ensure_future(reply.done.wait())
+            waiting.add_done_callback(schedule)
+
+    def _cancel_expiry(self, conversation_id: str) -> None:
+        expiry = self._expiries.pop(conversation_id, None)
+        if expiry is not None:
+            expiry.cancel()
+
+    def _expired(self, session: VoiceSession) -> None:
+        self._expiries.pop(session.spec.conversation_id, None)
+        task = asyncio.create_task(self._end(session))
         self._endings.add(task)
         task.add_done_callback(self._endings.discard)
 
-    async def _end(
-        self,
-        session: VoiceSession,
-        run: asyncio.Task,
-        lock: asyncio.Lock,
-        reply: TypedReply | None = None,
-    ) -> None:
-        """End the text session after its turn (its reply complete, even if the client went
-        away: the LLM's own bounds end it): what it said is stored, and the end-of-session
-        summary is made if one is due, before the conversation is free again."""
+    async def _end(self, session: VoiceSession) -> None:
+        """End a kept text session: what it said is stored, and the end-of-session summary is
+        made if one is due, before a later turn or call of the conversation starts."""
         from pipecat.frames.frames import EndFrame
 
-        try:
-            if reply is not None:
-                await reply.done.wait()
-            await session.worker.queue_frame(EndFrame())
-            await run
-        except asyncio.CancelledError:
-            await session.worker.cancel()
-            raise
-        except Exception:
-            logger.exception(f"the text session of {session.spec.conversation_id} failed")
-        finally:
-            lock.release()
+        conversation_id = session.spec.conversation_id
+        async with self._bots.conversation_lock(conversation_id):
+            run = self._text_runs.get(conversation_id)
+            if self._bots.live(conversation_id) is not session or run is None:
+                return  # a call took it over meanwhile
+            if conversation_id in self._expiries or not session.turns.idle_now:
+                return  # another typed turn came (and went): it is kept longer
+            self._bots.drop_live(session)
+            try:
+                await session.worker.queue_frame(EndFrame())
+                await asyncio.shield(run)
+            except asyncio.CancelledError:
+                await session.worker.cancel()
+                raise
+            except Exception:
+                logger.exception(f"the text session of {conversation_id} failed")
+
+    def _forget(self, conversation_id: str, run: asyncio.Task) -> None:
+        if self._text_runs.get(conversation_id) is run:
+            del self._text_runs[conversation_id]
+            self._cancel_expiry(conversation_id)
 
     async def _last_seq(self, spec: SessionSpec) -> int:
         async with self._db.session() as store:
             return await ConversationRepository(store, spec.user_id).last_seq(spec.conversation_id)
 
     async def shutdown(self) -> None:
-        for task in list(self._endings):
+        """The server stops: the kept text sessions end as the calls do (cancelled)."""
+        for expiry in self._expiries.values():
+            expiry.cancel()
+        self._expiries.clear()
+        tasks = [*self._endings, *self._text_runs.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._endings, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

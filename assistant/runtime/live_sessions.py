@@ -56,9 +56,19 @@ class VoiceBots:
         """The call this conversation is live in, if any."""
         return self._live.get(conversation_id)
 
+    def keep_live(self, session: VoiceSession, run: asyncio.Task) -> None:
+        """A session run elsewhere (a kept text session) is its conversation's live one, until
+        it ends or a call takes the conversation over. Call with the conversation's lock held."""
+        conversation_id = session.spec.conversation_id
+        self._live[conversation_id] = session
+        run.add_done_callback(lambda _: self.drop_live(session))
+
+    def drop_live(self, session: VoiceSession) -> None:
+        if self._live.get(session.spec.conversation_id) is session:
+            del self._live[session.spec.conversation_id]
+
     def conversation_lock(self, conversation_id: str) -> asyncio.Lock:
-        """Held while a session takes its conversation over; a typed turn without a call holds
-        it for its session's lifetime, so a call starting meanwhile waits for that turn."""
+        """Held while a session takes its conversation over, and while typed words go in."""
         return self._conversation_locks.setdefault(conversation_id, asyncio.Lock())
 
     def warm_up(self) -> None:
