@@ -150,6 +150,8 @@ class TurnWatch:
 
     def _at_end(self, frame: Frame) -> None:
         if isinstance(frame, MetricsFrame):
+            if len({data.processor for data in frame.data}) > 1:
+                return  # the worker's zeros for every processor at the start, not a measure
             for data in frame.data:
                 if isinstance(data, TTFBMetricsData) and data.processor in self._roles:
                     self._measured(self._roles[data.processor], data.value)

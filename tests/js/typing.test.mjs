@@ -23,10 +23,11 @@ test('the box sends trimmed text; empty or over-long is refused with a reason', 
 
 test("a reply's timings in words: what applies, in order, none made up", () => {
   assert.equal(
-    timingsText({ stt_secs: 0.314, llm_secs: 0.4219, tts_secs: 0.18 }),
-    'speech to text 0.31 s · first token 0.42 s · first audio 0.18 s',
+    timingsText({ stt_secs: 0.314, llm_secs: 1.4219, tts_secs: 0.0184 }),
+    'speech to text 314 ms · first token 1.42 s · first audio 18 ms',
   );
-  assert.equal(timingsText({ llm_secs: 0.5 }), 'first token 0.50 s'); // typed: no STT, no audio
+  assert.equal(timingsText({ llm_secs: 0.5 }), 'first token 500 ms'); // typed: no STT, no audio
+  assert.equal(timingsText({ llm_secs: 0.0004 }), 'first token 0 ms');
   assert.equal(timingsText({}), '');
   assert.equal(timingsText(null), '');
   assert.equal(timingsText({ llm_secs: 'soon' }), '');

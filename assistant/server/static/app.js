@@ -145,7 +145,7 @@ const typing = new TypingBox(
     inCall: () => call.status === 'connected',
     transcript,
     onNotice: (message) => onRTVI({ type: 'server-message', data: message }),
-    onTurn: () => lists.refreshConversationsSoon(),
+    onTurn: () => lists.loadConversations(), // the turn is stored by now
   },
 );
 

@@ -24,13 +24,18 @@ export function typedText(value) {
   return { text };
 }
 
+/** A duration in words: milliseconds under a second, else seconds. */
+export function duration(secs) {
+  return secs < 1 ? `${Math.round(secs * 1000)} ms` : `${secs.toFixed(2)} s`;
+}
+
 /** A turn's timings in words (`{stt_secs, llm_secs, tts_secs}`, any of them absent), e.g.
- * "speech to text 0.31 s · first token 0.42 s"; '' when none applies. */
+ * "speech to text 310 ms · first token 1.42 s"; '' when none applies. */
 export function timingsText(timings) {
   const parts = [];
   for (const [key, label] of TIMING_LABELS) {
     const value = timings && timings[key];
-    if (typeof value === 'number' && Number.isFinite(value)) parts.push(`${label} ${value.toFixed(2)} s`);
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) parts.push(`${label} ${duration(value)}`);
   }
   return parts.join(' · ');
 }
