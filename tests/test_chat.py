@@ -218,9 +218,10 @@ async def test_empty_or_over_long_text_is_422(api, db, fake_groq, text):
     ("fail", "status", "words"),
     [
         (lambda groq: groq.reply_error(500, times=3), 502, "language service failed"),
+        (lambda groq: groq.reply_tool_use_failed(), 502, "language service failed"),
         (lambda groq: groq.reply_rate_limit(per="day", retry_after=3600), 429, "daily limit"),
     ],
-    ids=["outage", "daily-limit"],
+    ids=["outage", "400-tool-use-failed", "daily-limit"],
 )
 async def test_a_failed_turn_says_why_and_keeps_the_words(api, db, fake_groq, fail, status, words):
     alice = api()
