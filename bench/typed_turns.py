@@ -67,8 +67,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await turn.result()
                 t1 = time.perf_counter()
                 turn.close()
-                while once._text_runs:  # its end: stored, then the conversation is free
-                    await asyncio.gather(*once._text_runs.values(), *once._endings)
+                await once.text_session_ended(specs[0].conversation_id)
                 t2 = time.perf_counter()
 
                 t3 = time.perf_counter()

@@ -21,7 +21,6 @@ from tests.test_browser import (
     start_talking,
 )
 
-
 DURATION = r"(\d+ ms|\d+\.\d\d s)"  # how the page shows a timing
 
 

@@ -52,9 +52,7 @@ def keep_text_sessions(app, secs: float) -> Chat:
 
 
 async def text_session_ended(chat: Chat, conversation: str) -> None:
-    run = chat._text_runs.get(conversation)
-    if run is not None:
-        await asyncio.wait_for(asyncio.shield(run), 20)
+    await asyncio.wait_for(chat.text_session_ended(conversation), 20)
 
 
 async def start(client: httpx.AsyncClient, user: str) -> str:

@@ -100,7 +100,9 @@ async def test_a_typed_turn_in_a_live_session_is_answered_by_voice(headless, fak
         assert reply.failure is None
         assert reply.reply == "Typed words, spoken reply."
         assert len(live.capture.audio) > 0  # complete means said: its audio went out first
-        rows = await live.wait_for_messages(lambda rows: len(rows) == 2)
+        # Complete means stored, once the recorder's writes are through: no waiting for it.
+        await live.session.recorder.flush()
+        rows = await live.messages()
         timing = await sent.first("turn-timings")
 
     assert [(m.role, m.content) for m in rows] == [

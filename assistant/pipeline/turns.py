@@ -150,10 +150,11 @@ class TurnWatch:
 
     def _at_end(self, frame: Frame) -> None:
         if isinstance(frame, MetricsFrame):
-            if len({data.processor for data in frame.data}) > 1:
-                return  # the worker's zeros for every processor at the start, not a measure
-            for data in frame.data:
-                if isinstance(data, TTFBMetricsData) and data.processor in self._roles:
+            # A service's measure comes alone in its frame (pipecat's stop_ttfb_metrics); the
+            # worker's zeros at the start come in one frame with the processing times.
+            if len(frame.data) == 1 and isinstance(frame.data[0], TTFBMetricsData):
+                data = frame.data[0]
+                if data.processor in self._roles:
                     self._measured(self._roles[data.processor], data.value)
         elif isinstance(frame, LLMFullResponseEndFrame):
             self._ending = not self._called_tools.pop(frame.id, False)

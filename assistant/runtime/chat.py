@@ -239,6 +239,14 @@ class Chat:
             del self._text_runs[conversation_id]
             self._cancel_expiry(conversation_id)
 
+    async def text_session_ended(self, conversation_id: str) -> None:
+        """Wait until the conversation's kept text session, if any, has ended (everything it
+        said stored, its summary made): for tests and benchmarks."""
+        run = self._text_runs.get(conversation_id)
+        if run is not None:
+            await asyncio.shield(run)
+        await asyncio.gather(*self._endings, return_exceptions=True)
+
     async def _last_seq(self, spec: SessionSpec) -> int:
         async with self._db.session() as store:
             return await ConversationRepository(store, spec.user_id).last_seq(spec.conversation_id)
