@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import wave
 from pathlib import Path
 
@@ -306,3 +307,13 @@ async def test_typed_during_a_call_goes_into_the_call(
                 ("assistant", "Welcome back, alice. Let's pick up where we left off."),
                 ("user", "hello by keyboard"),
             ]
+
+
+def test_the_page_allows_what_the_server_takes():
+    from assistant.server.app import STATIC_DIR
+
+    typing_js = (STATIC_DIR / "typing.js").read_text()
+    page = (STATIC_DIR / "index.html").read_text()
+    assert f"export const MAX_TYPED_CHARS = {MAX_TYPED_CHARS};" in typing_js
+    box = re.search(r'<textarea id="type-text"[^>]*>', page)
+    assert box and f'maxlength="{MAX_TYPED_CHARS}"' in box.group(0)
