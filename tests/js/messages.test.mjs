@@ -17,6 +17,7 @@ function setUp() {
     call: recorder(log, 'call'),
     transcript: recorder(log, 'transcript'),
     lists: recorder(log, 'lists'),
+    memory: recorder(log, 'memory'),
     voiceBadge: recorder(log, 'voiceBadge'),
     voiceStatus: recorder(log, 'voiceStatus'),
     toast: (options) => log.push(['toast', options.title]),
@@ -70,4 +71,12 @@ test('the session message says the conversation and voice; a due reminder toasts
   onRTVI({ type: 'server-message', data: null });
   onRTVI({ type: 'server-message', data: { type: 'reminder-due', text: 'call Mum' } });
   assert.deepEqual(log.splice(0), [['toast', 'Reminder: call Mum'], ['chime'], ['lists.loadReminders']]);
+});
+
+test('a tool that changed a note, a reminder or a fact reloads that list', () => {
+  const { log, onRTVI } = setUp();
+  for (const type of ['notes-changed', 'reminders-changed', 'memory-changed']) {
+    onRTVI({ type: 'server-message', data: { type } });
+  }
+  assert.deepEqual(log, [['lists.loadNotes'], ['lists.loadReminders'], ['memory.load']]);
 });
