@@ -40,6 +40,7 @@ from pipecat.utils.types import NOT_GIVEN
 from pipecat.workers.runner import WorkerRunner
 
 from assistant.config import Settings, TurnDetection
+from assistant.pipeline.auto_memory import AutoMemory
 from assistant.pipeline.groq_http import preconnect
 from assistant.pipeline.known_facts import KnownFacts
 from assistant.pipeline.llm import (
@@ -216,7 +217,7 @@ async def build_voice_session(
         history = await load_context(
             session, spec.user_id, spec.conversation_id, settings.context_token_budget
         )
-        # Where this session's messages will start (the facts it used).
+        # Where this session's messages will start (the facts used, the automatic memory).
         start_seq = await ConversationRepository(session, spec.user_id).last_seq(
             spec.conversation_id
         )
@@ -340,6 +341,16 @@ async def build_voice_session(
     session.live_tasks.append(lambda _live: summarizer.run())
     session.closing_tasks.append(lambda _live: summarizer.close())
     session.closing_tasks.append(lambda _live: known_facts.mark_used(start_seq))
+    if settings.memory_auto:  # after the summary: the next resume needs that first
+        auto_memory = AutoMemory(
+            lambda: llm.client,
+            settings.groq_llm_model,
+            db,
+            spec.user_id,
+            spec.conversation_id,
+            start_seq,
+        )
+        session.closing_tasks.append(lambda _live: auto_memory.run())
     for hook in session_hooks:  # e.g. reminder delivery adds its live task and greeting line
         hook(session)
     return session
