@@ -48,9 +48,7 @@ def counted_reads(monkeypatch):
     return reads
 
 
-async def test_remembered_in_one_conversation_is_in_the_next_ones_instruction(
-    headless, fake_groq
-):
+async def test_remembered_in_one_conversation_is_in_the_next_ones_instruction(headless, fake_groq):
     headless.tool_factory = default_tools
     async with headless.session(user="alice") as live:
         await remember_by_voice(live, fake_groq, "my sister is called Ana")
@@ -130,9 +128,7 @@ async def test_no_facts_no_block(headless, fake_groq):
     assert system(fake_groq.chat_requests[0]).endswith("This is a new conversation.")
 
 
-async def test_facts_the_user_talked_about_count_as_used_once_the_session_ends(
-    headless, fake_groq
-):
+async def test_facts_the_user_talked_about_count_as_used_once_the_session_ends(headless, fake_groq):
     spec = await headless.open_conversation("alice")
     async with headless.db.transaction() as session:
         memories = MemoryRepository(session)
@@ -149,3 +145,27 @@ async def test_facts_the_user_talked_about_count_as_used_once_the_session_ends(
         await live.user_said("what should I buy my sister for her birthday")
         assert await use_counts() == {ana: 0, coffee: 0}  # nothing on the turn's path
     assert await use_counts() == {ana: 1, coffee: 0}
+
+
+async def test_a_change_made_on_the_page_replaces_the_block_of_the_users_live_sessions(
+    headless, fake_groq, settings
+):
+    from assistant.runtime.live_sessions import VoiceBots
+
+    bots = VoiceBots(settings, headless.db, default_tools)
+    fake_groq.reply_text("Hi.")
+    fake_groq.reply_text("Ana, of course.")
+    async with (
+        headless.session("alice") as live,
+        headless.session("bob") as other,
+    ):
+        await live.user_said("hello")
+        # As a connection registers its session (VoiceBots._run).
+        bots._live[live.spec.conversation_id] = live.session
+        bots._live[other.spec.conversation_id] = other.session
+        async with headless.db.transaction() as session:  # what PATCH/DELETE /api/memories do
+            await MemoryRepository(session).remember(live.spec.user_id, "my sister is called Ana")
+        await bots.memory_changed(live.spec.user_id)
+        await live.user_said("what is my sister called")
+        assert other.session.known_facts.replaced == 0
+    assert "my sister is called Ana" in system(fake_groq.chat_requests[-1])
