@@ -20,7 +20,7 @@ async def remember_by_voice(live, fake_groq, text: str, said: str | None = None)
     """A turn where the model calls `remember`, and the reply after its result."""
     replies = sum(m.content == "I'll remember that." for m in await live.messages())
     before = len(fake_groq.chat_requests)
-    fake_groq.reply_tool_call("remember", {"text": text})
+    fake_groq.reply_tool_call("remember", {"fact": text})
     fake_groq.reply_text("I'll remember that.")
     await live.user_said(said or f"remember that {text}")
     await fake_groq.wait_for_chat_requests(before + 2, timeout=10)
