@@ -105,7 +105,7 @@ async def search_conversations(
         span = time_span(when, now, timezone)
         if span is None:
             raise ToolError(f"can't tell when {when!r} is; try e.g. 'last week' or 'in March'")
-    found_in_query = time_span(query, now, timezone)
+    found_in_query = time_span(query, now, timezone, other_dates=False)
     if found_in_query is not None:
         # A time said in the query bounds it too, and is not a word to look for.
         query = without_phrase(query, found_in_query.phrase) or query

@@ -228,21 +228,25 @@ def _to_utc(value: date | datetime | None, zone: ZoneInfo) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def time_span(text: str, now: datetime, timezone: str = "UTC") -> TimeSpan | None:
+def time_span(
+    text: str, now: datetime, timezone: str = "UTC", *, other_dates: bool = True
+) -> TimeSpan | None:
     """The time window ``text`` names, in the user's zone, or None if it names none.
 
-    "since …" keeps the start only and "before …" the end only. Other dates are read by
-    dateparser when ``text`` is nothing but a date ("3/4/2025", "the 3rd").
+    "since …" keeps the start only and "before …" the end only. With ``other_dates``, any other
+    date is read by dateparser when ``text`` is short and has a digit ("3/4/2025"): for words
+    that are meant as a time, not for a search's words ("10k" is no date, and dateparser takes
+    milliseconds).
     """
     zone = ZoneInfo(timezone)
     now_local = now.astimezone(zone)
     today = now_local.date()
     lowered = " ".join(text.lower().split())
     found = _local_windows(lowered, today, now_local)
-    if found is None:
+    if found is None and other_dates:
         found = _dateparser_day(lowered, now_local)
-        if found is None:
-            return None
+    if found is None:
+        return None
     start, end, phrase = found
     since, until = _to_utc(start, zone), _to_utc(end, zone)
     if until is not None and until > now:
