@@ -34,7 +34,7 @@ from assistant.server.web_sessions import (
     current_session,
     get_web_sessions,
 )
-from assistant.store.memories import MemoryRepository
+from assistant.store.memories import MEMORY_MAX_CHARS, MemoryRepository
 from assistant.store.repository import (
     ConversationRepository,
     NoteRepository,
@@ -125,7 +125,9 @@ class MemoryOut(BaseModel):
     inferred: bool
 
 
-FactText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+FactText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MEMORY_MAX_CHARS)
+]
 
 
 class MemoryPatch(BaseModel):
@@ -283,9 +285,12 @@ async def update_memory(
     request: Request,
     background: BackgroundTasks,
 ):
-    memory = await MemoryRepository(store).update(
-        current.user_id, memory_id, text=body.text, pinned=body.pinned
-    )
+    try:
+        memory = await MemoryRepository(store).update(
+            current.user_id, memory_id, text=body.text, pinned=body.pinned
+        )
+    except ValueError as problem:  # text the store refuses (e.g. nothing left once cleaned)
+        raise HTTPException(422, str(problem)) from None
     if memory is None:
         raise HTTPException(404, "No such fact for this user.")
     _memory_changed(request, background, current.user_id)

@@ -200,7 +200,7 @@ export class MemoryPane {
     input.className = 'memory-edit-text';
     input.dataset.testid = 'memory-edit-text';
     input.rows = 2;
-    input.maxLength = 1000;
+    input.maxLength = 500; // the store's longest fact (MEMORY_MAX_CHARS)
     input.value = memory.text;
     input.setAttribute('aria-label', 'The fact, in your words');
     const save = button('Save', 'memory-save', null);
