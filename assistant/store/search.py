@@ -11,14 +11,16 @@ take the train").
 
 Relevance, without a language model: the query's content terms (stopwords and words about
 talking or asking, like "said" or "name", left out) are matched against each hit; a hit is
-relevant when it holds at least half of them (a third within explicit time bounds), and every
-person the query names ("my brother's car" is not answered by "my car"). Nothing relevant gives
-an empty list, so the model can say it does not know instead of reading out the nearest noise.
+relevant when it holds at least half of them (a third within explicit time bounds), every person
+("my brother's car" is not answered by "my car") and every name ("Paris", "Leo") it says.
+Nothing relevant gives an empty list, so the model can say it does not know instead of reading
+out the nearest noise.
 bench/README.md has what this rule trades (recall against abstention, on the bench's cases).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,6 +71,16 @@ def query_terms(query: str) -> list[str]:
             continue
         seen.setdefault(stem(word), word)
     return list(seen.values())[:MAX_QUERY_TERMS]
+
+
+def named_terms(query: str) -> set[str]:
+    """The stems of the names in a query ("Paris", "Leo's", "French"): capitalised words that
+    carry meaning. A hit must hold them: "the hotel in Paris" is not answered by a Lisbon one."""
+    named = set()
+    for raw in re.findall(r"[^\W\d_][\w'’-]*", query):
+        if raw[:1].isupper() and raw != "I":
+            named.update(content_terms(raw, META_WORDS))
+    return named
 
 
 def _fts_match(terms: list[str]) -> str:
@@ -206,8 +218,11 @@ class SearchRepository:
         if not rows:
             return []
         stems = list(dict.fromkeys(stem(t.lower()) for t in terms))
+        # Rarer words say more: of two hits holding as many terms, the one with the rarer ones
+        # comes first (bm25 alone favours short messages, of which there are many copies).
+        rarity = {stem(t.lower()): math.log(1 + COMMON / (1 + counts[t])) for t in terms}
         bounded = since is not None or until is not None
-        people = {term for term in stems if term in _RELATION_STEMS}
+        required = {term for term in stems if term in _RELATION_STEMS} | named_terms(query)
         scored = []
         for row in rows:
             summary = row.kind == MessageKind.SUMMARY
@@ -216,13 +231,14 @@ class SearchRepository:
                 parts += [_split(row.next1), _split(row.next2)][: FOLLOWING if row.next1 else 0]
                 parts = [part for part in parts if part[1]]
             held = set(content_terms(" ".join(text for _, text in parts)))
-            if not people <= held:
+            if not required <= held:
                 continue
             coverage = relevance(held, stems)
             if coverage < (BOUNDED_RELEVANCE if bounded else RELEVANCE):
                 continue
-            # bm25 is negative, better when lower; coverage counts for more than ranking.
-            scored.append((coverage - row.score / 100, row, parts))
+            weight = sum(rarity[term] for term in stems if term in held)
+            # bm25 is negative, better when lower.
+            scored.append(((coverage, weight, -row.score), row, parts))
         scored.sort(key=lambda item: item[0], reverse=True)
         hits: list[SearchHit] = []
         taken: dict[str, list[int]] = {}
@@ -242,7 +258,7 @@ class SearchRepository:
                     role="summary" if summary else str(row.role),
                     created_at=row.created_at,
                     snippet=_exchange(parts, terms, SNIPPET_CHARS),
-                    score=round(score, 4),
+                    score=round(score[0] + score[1] / 100, 4),
                 )
             )
             if len(hits) >= limit:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from assistant.tools import timespan
 from assistant.tools.timespan import time_span, without_phrase
 
 # Friday 14 March 2025, 15:30 UTC: 16:30 in Madrid, already Saturday 00:30 in Tokyo.
@@ -80,3 +81,16 @@ def test_no_time_named(words):
 def test_without_phrase():
     assert without_phrase("the Porto trip last week", "last week") == "the Porto trip"
     assert without_phrase("Last  Week trip", "last week") == "trip"
+
+
+def test_a_searchs_words_are_not_given_to_dateparser(monkeypatch):
+    # dateparser takes milliseconds and "10k" is no date: a search's words get the calendar
+    # words only.
+    def refuse(*_args):
+        raise AssertionError("dateparser was asked")
+
+    monkeypatch.setattr(timespan, "_dateparser_day", refuse)
+    assert time_span("my 10k running times", NOW, M, other_dates=False) is None
+    assert time_span("the 10k last week", NOW, M, other_dates=False) is not None
+    with pytest.raises(AssertionError):
+        time_span("my 10k running times", NOW, M)
