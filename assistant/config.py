@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     # twenty short exchanges, and keeps a resumed turn's request near 2,000 tokens, tools
     # included (bench.tokens), which a free Groq key's daily tokens are spent on.
     context_token_budget: Annotated[int, Field(ge=256, le=120_000)] = 1500
+    # What the assistant knows about the user goes into the system instruction at the start of
+    # each session, within this many estimated tokens (pinned facts first, then the most used
+    # and most recent). Every request carries it, so it costs that much on each one.
+    memory_token_budget: Annotated[int, Field(ge=0, le=8_000)] = 400
+    # At the end of a session, one more request asks the model which facts the user stated
+    # about themselves, and stores them marked as inferred. Off: only what the user asks the
+    # assistant to remember is remembered.
+    memory_auto: bool = False
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 7860

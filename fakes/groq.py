@@ -442,6 +442,7 @@ class FakeGroq:
         self.usage_reported: list[dict[str, Any]] = []
 
         self._replies: list[ChatReply | ReplyFn] = []
+        self._routes: list[tuple[Callable[[dict[str, Any]], bool], ChatReply | ReplyFn]] = []
         self._transcripts: list[TranscriptReply] = []
         self._changed = asyncio.Condition()
         self._closing = asyncio.Event()
@@ -613,6 +614,14 @@ class FakeGroq:
         for _ in range(times):
             self._transcripts.append(TranscriptReply(status=status, body=body, delay=delay))
 
+    def route(
+        self, matches: Callable[[dict[str, Any]], bool], reply: ChatReply | str | ReplyFn
+    ) -> None:
+        """Answer every request ``matches(request_json)`` picks with ``reply`` (a reply, text,
+        or ``fn(request_json)``), outside the queue: for requests made in the background (an
+        end-of-session pass) whose place among the conversation's turns a test can't know."""
+        self._routes.append((matches, reply if callable(reply) else _as_reply(reply)))
+
     @property
     def pending_replies(self) -> int:
         return len(self._replies)
@@ -624,6 +633,7 @@ class FakeGroq:
     def clear(self) -> None:
         """Forget scripted replies and everything recorded."""
         self._replies.clear()
+        self._routes.clear()
         self._transcripts.clear()
         self.chat_requests.clear()
         self.chat_request_headers.clear()
@@ -724,7 +734,11 @@ class FakeGroq:
         )
 
     async def _next_reply(self, body: dict[str, Any]) -> ChatReply:
-        item: ChatReply | ReplyFn = self._replies.pop(0) if self._replies else self.default_reply
+        routed = next((reply for matches, reply in self._routes if matches(body)), None)
+        if routed is not None:
+            item: ChatReply | ReplyFn = routed
+        else:
+            item = self._replies.pop(0) if self._replies else self.default_reply
         if callable(item) and not isinstance(item, TextReply | ToolCallsReply | ErrorReply):
             result = item(body)
             if inspect.isawaitable(result):

@@ -13,6 +13,22 @@ from fakes.harness import Headless
 from fakes.speech import require_speech_tools
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "live: asks the real Groq API; runs only with `-m live` and GROQ_API_KEY"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    # Never the real API in an ordinary run, even where GROQ_API_KEY happens to be set.
+    if "live" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="live: run with `uv run pytest -m live`")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 async def fake_groq():
     async with FakeGroq() as fake:

@@ -379,3 +379,79 @@ async def test_the_page_shows_a_spent_limit_and_the_tokens_used(
 
     assert console_errors == []
     assert len(fake_groq.chat_requests) == 1
+
+
+async def test_the_memory_pane_shows_edits_and_forgets_what_was_remembered(
+    settings, db, fake_groq, fake_cartesia, monkeypatch
+):
+    from playwright.async_api import async_playwright, expect
+
+    from assistant.store.memories import MemoryRepository
+
+    async def current(user_id: int) -> list[tuple[str, bool]]:
+        async with db.session() as store:
+            return [(m.text, m.pinned) for m in await MemoryRepository(store).current(user_id)]
+
+    pin_ice_to_loopback(monkeypatch)
+    ARTIFACTS.mkdir(exist_ok=True)
+    wav = speech_wav("remember that my sister is called Ana", lead_silence=3.0, tail_silence=2.0)
+    fake_groq.transcribe("remember that my sister is called Ana")
+    fake_groq.reply_tool_call("remember", {"fact": "my sister is called Ana"})
+    fake_groq.reply_text("I'll remember that your sister is called Ana.")
+
+    async with (
+        running_server(settings, db, default_tools) as base_url,
+        async_playwright() as pw,
+        chromium_page(pw, wav) as (page, errors),
+    ):
+        await page.goto(base_url + "/")
+        await sign_in(page)
+        await expect(page.get_by_test_id("memory-list")).to_be_empty()
+        await start_talking(page)
+
+        # Remembered by voice: the pane shows it as soon as the tool says memory changed.
+        fact = page.get_by_test_id("memory-item")
+        await expect(fact).to_contain_text("my sister is called Ana", timeout=30_000)
+        await expect(fact).to_contain_text("Remembered just now")
+        async with db.session() as store:
+            alice = await UserRepository(store).get_by_name("alice")
+        assert await current(alice.id) == [("my sister is called Ana", False)]
+        await page.get_by_test_id("disconnect").click()
+        await expect(page.get_by_test_id("status")).to_have_text("idle", timeout=10_000)
+
+        # Its link opens the conversation it came from.
+        await fact.get_by_test_id("memory-source").click()
+        await expect(page.get_by_test_id("transcript-user").first).to_contain_text(
+            "remember that my sister is called Ana"
+        )
+
+        # Pin, edit, delete.
+        await fact.get_by_test_id("memory-pin").click()
+        await expect(fact.get_by_test_id("memory-pin")).to_have_attribute("aria-pressed", "true")
+        assert await current(alice.id) == [("my sister is called Ana", True)]
+        await fact.get_by_test_id("memory-edit").click()
+        await page.get_by_test_id("memory-edit-text").fill("my sister is called Anna")
+        await page.get_by_test_id("memory-save").click()
+        await expect(fact).to_contain_text("my sister is called Anna")
+        assert await current(alice.id) == [("my sister is called Anna", True)]
+        await fact.get_by_test_id("memory-delete").click()
+        await expect(page.get_by_test_id("memory-item")).to_have_count(0)
+        assert await current(alice.id) == []
+
+        # Forget everything: asked first; cancelling keeps everything.
+        async with db.transaction() as store:
+            for text in ("I live in Lyon", "I take my coffee black"):
+                await MemoryRepository(store).remember(alice.id, text)
+        await page.evaluate("window.assistantUI.memory.load()")
+        await expect(page.get_by_test_id("memory-item")).to_have_count(2)
+        await page.get_by_test_id("forget-all").click()
+        await expect(page.locator("#forget-question")).to_contain_text("Forget all 2 facts")
+        await page.get_by_test_id("forget-no").click()
+        assert len(await current(alice.id)) == 2
+        await page.get_by_test_id("forget-all").click()
+        await page.get_by_test_id("forget-yes").click()
+        await expect(page.get_by_test_id("memory-item")).to_have_count(0)
+        assert await current(alice.id) == []
+        await page.screenshot(path=ARTIFACTS / "browser-memory.png", full_page=True)
+        assert errors == []
+    assert fake_groq.protocol_errors == []

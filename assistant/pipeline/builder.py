@@ -46,7 +46,9 @@ from pipecat.utils.types import NOT_GIVEN
 from pipecat.workers.runner import WorkerRunner
 
 from assistant.config import Settings, TurnDetection
+from assistant.pipeline.auto_memory import AutoMemory
 from assistant.pipeline.groq_http import preconnect
+from assistant.pipeline.known_facts import KnownFacts
 from assistant.pipeline.llm import (
     AssistantLLM,
     create_llm,
@@ -128,6 +130,8 @@ class VoiceSession:
     turns: TurnWatch | None = None
     # Text ends (no transport, STT or TTS): a typed turn without a call.
     text_only: bool = False
+    # What is known about the user, in the system instruction (see KnownFacts).
+    known_facts: KnownFacts | None = None
 
     async def send_text(self, text: str) -> TypedReply:
         """The user's typed words, as their turn: stored, then answered as a spoken turn is.
@@ -267,13 +271,25 @@ async def build_voice_session(
         history = await load_context(
             session, spec.user_id, spec.conversation_id, settings.context_token_budget
         )
+        # Where this session's messages will start (the facts used, the automatic memory).
+        start_seq = await ConversationRepository(session, spec.user_id).last_seq(
+            spec.conversation_id
+        )
     voice = VoiceState(conversation.emotion, conversation.speed, conversation.volume)
     resumed = bool(history)
 
     # The same for the whole session (a prefix providers can cache); the time goes per turn.
-    instruction = system_instruction(
-        user_name=spec.user_name, timezone=spec.timezone, resumed=resumed
+    # The user's facts end it, read once now; a tool that changes one replaces them.
+    known_facts = KnownFacts(
+        db,
+        spec.user_id,
+        spec.conversation_id,
+        settings.memory_token_budget,
+        lambda block: system_instruction(
+            user_name=spec.user_name, timezone=spec.timezone, resumed=resumed, memory=block
+        ),
     )
+    instruction = await known_facts.load()
     # Blocking work (bench/README.md measures it): two ONNX model loads (Silero VAD, smart-turn)
     # and the STT and LLM clients' TLS contexts, and on the first session the one every Cartesia
     # connection shares. On the event loop it would stall the audio of every live session each
@@ -297,7 +313,7 @@ async def build_voice_session(
                 conversation_id=spec.conversation_id,
                 timezone=spec.timezone,
                 now=now,
-                notify=outbox.notify,
+                notify=known_facts.notifier(outbox.notify),
                 voice_frame=voice_update_frame,
             )
         )
@@ -307,6 +323,7 @@ async def build_voice_session(
     context = LLMContext(messages=history, tools=tools or NOT_GIVEN)
     aggregators = LLMContextAggregatorPair(context, user_params=user_params)
     recorder.attach(aggregators.user(), aggregators.assistant())
+    known_facts.attach(llm)
     _record_usage(llm, recorder, spec.conversation_id)
     heard = HeardWatch()
 
@@ -355,6 +372,7 @@ async def build_voice_session(
         now=now,
         db=db,
         heard=heard,
+        known_facts=known_facts,
         processors={
             name: p
             for name, p in {
@@ -385,6 +403,17 @@ async def build_voice_session(
     )
     session.live_tasks.append(lambda _live: summarizer.run())
     session.closing_tasks.append(lambda _live: summarizer.close())
+    session.closing_tasks.append(lambda _live: known_facts.mark_used(start_seq))
+    if settings.memory_auto:  # after the summary: the next resume needs that first
+        auto_memory = AutoMemory(
+            lambda: llm.client,
+            settings.groq_llm_model,
+            db,
+            spec.user_id,
+            spec.conversation_id,
+            start_seq,
+        )
+        session.closing_tasks.append(lambda _live: auto_memory.run())
     for hook in session_hooks:  # e.g. reminder delivery adds its live task and greeting line
         hook(session)
     return session

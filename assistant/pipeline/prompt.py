@@ -17,7 +17,10 @@ tool does. After a tool runs, confirm briefly what happened. If a tool reports a
 user in plain words and ask for what is missing."""
 
 
-def system_instruction(*, user_name: str, timezone: str, resumed: bool) -> str:
+def system_instruction(*, user_name: str, timezone: str, resumed: bool, memory: str = "") -> str:
+    """The session's instruction; ``memory`` is the block of what is known about the user
+    (`assistant.store.memories.memory_block`), last, so that replacing it mid-session leaves
+    the rest of the prefix as it was."""
     situation = (
         "This conversation is being resumed: the earlier messages are above; pick up naturally."
         if resumed
@@ -27,6 +30,7 @@ def system_instruction(*, user_name: str, timezone: str, resumed: bool) -> str:
         f"{PERSONA}\n\nYou are talking with {user_name}. Their time zone is {timezone}; the "
         "current local time comes with their latest message. Give reminder times to tools as "
         f"ISO 8601 local times in that zone, or as the user's own words. {situation}"
+        + (f"\n\n{memory}" if memory else "")
     )
 
 

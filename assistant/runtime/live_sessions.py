@@ -149,6 +149,17 @@ class VoiceBots:
         except Exception:  # the new session starts anyway, from what is stored
             logger.exception(f"the previous session of {conversation_id} did not end cleanly")
 
+    async def memory_changed(self, user_id: int) -> None:
+        """The user's facts changed outside a session (the page): each of their live sessions
+        replaces its block of facts, and its page hears of it."""
+        for session in [s for s in self._live.values() if s.spec.user_id == user_id]:
+            try:
+                if session.known_facts is not None:
+                    await session.known_facts.refresh()
+                await session.notify({"type": "memory-changed"})
+            except Exception:  # the change is stored; the session's next start reads it
+                logger.exception(f"telling conversation {session.spec.conversation_id} failed")
+
     async def shutdown(self) -> None:
         for task in list(self._runs):
             task.cancel()

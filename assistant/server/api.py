@@ -6,8 +6,24 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.server.deps import get_store_session, voice_stack_ready
@@ -18,6 +34,7 @@ from assistant.server.web_sessions import (
     current_session,
     get_web_sessions,
 )
+from assistant.store.memories import MEMORY_MAX_CHARS, MemoryRepository
 from assistant.store.repository import (
     ConversationRepository,
     NoteRepository,
@@ -94,6 +111,42 @@ class ReminderOut(BaseModel):
     status: str
 
 
+class MemoryOut(BaseModel):
+    """A current fact about the user."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    text: str
+    created_at: datetime
+    updated_at: datetime
+    source_conversation_id: str | None
+    pinned: bool
+    inferred: bool
+
+
+FactText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MEMORY_MAX_CHARS)
+]
+
+
+class MemoryPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: FactText | None = None
+    pinned: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> MemoryPatch:
+        if self.text is None and self.pinned is None:
+            raise ValueError("give text or pinned")
+        return self
+
+
+class ForgotOut(BaseModel):
+    deleted: int
+
+
 class UsageOut(BaseModel):
     """Tokens of language-model requests, as the provider reported them."""
 
@@ -122,6 +175,8 @@ class DayUsageOut(UsageOut):
 
 
 Store = Annotated[AsyncSession, Depends(get_store_session, scope="function")]
+# SQLite integers are signed 64-bit: a bigger id is a bad request, not a server error.
+MemoryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Current = Annotated[WebSession, Depends(current_session)]
 
 
@@ -208,3 +263,59 @@ async def list_tool_labels() -> list[dict[str, str]]:
     from assistant.tools.registry import tool_labels
 
     return tool_labels()
+
+
+@router.get("/memories", response_model=list[MemoryOut])
+async def list_memories(current: Current, store: Store):
+    """What the assistant knows about the user now (superseded facts are history, not listed)."""
+    return await MemoryRepository(store).current(current.user_id)
+
+
+def _memory_changed(request: Request, background: BackgroundTasks, user_id: int) -> None:
+    # After the answer, so after the commit: the user's live sessions read the new facts.
+    background.add_task(request.app.state.bots.memory_changed, user_id)
+
+
+@router.patch("/memories/{memory_id}", response_model=MemoryOut)
+async def update_memory(
+    memory_id: MemoryId,
+    body: MemoryPatch,
+    current: Current,
+    store: Store,
+    request: Request,
+    background: BackgroundTasks,
+):
+    try:
+        memory = await MemoryRepository(store).update(
+            current.user_id, memory_id, text=body.text, pinned=body.pinned
+        )
+    except ValueError as problem:  # text the store refuses (e.g. nothing left once cleaned)
+        raise HTTPException(422, str(problem)) from None
+    if memory is None:
+        raise HTTPException(404, "No such fact for this user.")
+    _memory_changed(request, background, current.user_id)
+    return memory
+
+
+@router.delete("/memories/{memory_id}", status_code=204)
+async def delete_memory(
+    memory_id: MemoryId,
+    current: Current,
+    store: Store,
+    request: Request,
+    background: BackgroundTasks,
+) -> Response:
+    if not await MemoryRepository(store).delete(current.user_id, memory_id):
+        raise HTTPException(404, "No such fact for this user.")
+    _memory_changed(request, background, current.user_id)
+    return Response(status_code=204)
+
+
+@router.delete("/memories", response_model=ForgotOut)
+async def forget_everything(
+    current: Current, store: Store, request: Request, background: BackgroundTasks
+) -> ForgotOut:
+    """Every fact about the user, current and superseded, deleted for good."""
+    deleted = await MemoryRepository(store).delete_all(current.user_id)
+    _memory_changed(request, background, current.user_id)
+    return ForgotOut(deleted=deleted)

@@ -17,6 +17,7 @@ function setUp() {
     call: recorder(log, 'call'),
     transcript: recorder(log, 'transcript'),
     lists: recorder(log, 'lists'),
+    memory: recorder(log, 'memory'),
     voiceBadge: recorder(log, 'voiceBadge'),
     voiceStatus: recorder(log, 'voiceStatus'),
     toast: (options) => log.push(['toast', options.title]),
@@ -77,4 +78,12 @@ test("a turn's timings from the server go on the latest reply", () => {
   const timings = { type: 'turn-timings', stt_secs: 0.3, llm_secs: 0.4, tts_secs: 0.2 };
   onRTVI({ type: 'server-message', data: timings });
   assert.deepEqual(log, [['transcript.turnTimings', timings]]);
+});
+
+test('a tool that changed a note, a reminder or a fact reloads that list', () => {
+  const { log, onRTVI } = setUp();
+  for (const type of ['notes-changed', 'reminders-changed', 'memory-changed']) {
+    onRTVI({ type: 'server-message', data: { type } });
+  }
+  assert.deepEqual(log, [['lists.loadNotes'], ['lists.loadReminders'], ['memory.load']]);
 });

@@ -55,3 +55,7 @@ export const getReminders = () => request('/api/reminders');
 export const getToolLabels = () => request('/api/tools');
 export const getConversationUsage = (conversationId) => request(`/api/conversations/${encodeURIComponent(conversationId)}/usage`);
 export const getUsage = (days) => request(`/api/usage?days=${days}`);
+export const getMemories = () => request('/api/memories');
+export const updateMemory = (id, body) => request(`/api/memories/${encodeURIComponent(id)}`, { method: 'PATCH', body });
+export const deleteMemory = (id) => request(`/api/memories/${encodeURIComponent(id)}`, { method: 'DELETE' });
+export const forgetEverything = () => request('/api/memories', { method: 'DELETE' });

@@ -8,6 +8,7 @@
 //   messages.js    what each message from the bot does
 //   transcript.js  what was said
 //   lists.js       conversations, notes, reminders
+//   memory.js      what the assistant knows about the user
 //   notices.js     toasts, the voice status line, the voice badge
 //   tools.js       what tool calls are called (the server's labels)
 //   typing.js      the message box, typed turns, each reply's timings
@@ -16,10 +17,24 @@
 //   layout.js      the narrow layout's drawer and tabs
 //   icon.js        the page's icons
 
-import { getConversationUsage, getConversations, getMessages, getNotes, getReminders, getToolLabels, getUsage, selectSession } from './api.js';
+import {
+  deleteMemory,
+  forgetEverything,
+  getConversationUsage,
+  getConversations,
+  getMemories,
+  getMessages,
+  getNotes,
+  getReminders,
+  getToolLabels,
+  getUsage,
+  selectSession,
+  updateMemory,
+} from './api.js';
 import { Call, callView, renderCall } from './call.js';
 import { Layout } from './layout.js';
 import { Lists } from './lists.js';
+import { MemoryPane } from './memory.js';
 import { messageHandler } from './messages.js';
 import { usageLine } from './format.js';
 import { DEFAULT_VOICE, LlmLimit, VoiceBadge, VoiceStatus, chime, toast as showToast } from './notices.js';
@@ -94,6 +109,28 @@ const lists = new Lists(el, {
   onError: (title, error) => toast({ title, body: error.message, kind: 'error' }),
 });
 
+const memory = new MemoryPane(
+  {
+    memories: $('memories'),
+    memoriesEmpty: $('memories-empty'),
+    forgetAll: $('forget-all'),
+    forgetConfirm: $('forget-confirm'),
+    forgetQuestion: $('forget-question'),
+    forgetYes: $('forget-yes'),
+    forgetNo: $('forget-no'),
+  },
+  {
+    api: {
+      list: () => signedIn(getMemories),
+      update: (id, body) => signedIn(() => updateMemory(id, body)),
+      remove: (id) => signedIn(() => deleteMemory(id)),
+      removeAll: () => signedIn(forgetEverything),
+    },
+    onOpenConversation: (id) => resumeConversation(id),
+    onError: (title, error) => toast({ title, body: error.message, kind: 'error' }),
+  },
+);
+
 const call = new Call({
   openSession() {
     transcript.setVoiceless(false);
@@ -124,6 +161,7 @@ const onRTVI = messageHandler({
   call,
   transcript,
   lists,
+  memory,
   voiceBadge,
   voiceStatus,
   llmLimit,
@@ -229,6 +267,7 @@ async function onContinue(event) {
     state.user = selected.user || name;
     state.conversationId = selected.conversation_id;
     lists.reset();
+    memory.reset();
     transcript.clear();
     voiceBadge.set(DEFAULT_VOICE, false);
     el.userLabel.textContent = state.user;
@@ -236,7 +275,7 @@ async function onContinue(event) {
     el.main.hidden = false;
     lists.renderConversations();
     learnToolLabels();
-    await lists.loadAll();
+    await Promise.all([lists.loadAll(), memory.load()]);
     el.connect.focus();
   } catch (error) {
     el.welcomeError.textContent = error.message;
@@ -330,11 +369,14 @@ window.addEventListener('pagehide', () => {
 });
 // Keep relative times fresh.
 setInterval(() => {
-  if (!el.main.hidden) lists.renderAll();
+  if (!el.main.hidden) {
+    lists.renderAll();
+    if (memory.editing === null) memory.render();
+  }
 }, 60000);
 
 renderCall(el, callView(call, labels));
 showWelcome();
 
 // For debugging from the console (and the browser tests).
-window.assistantUI = { state, call, transcript, lists, onRTVI, typing };
+window.assistantUI = { state, call, transcript, lists, memory, onRTVI, typing };

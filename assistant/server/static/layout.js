@@ -1,4 +1,4 @@
-// The narrow layout: the conversations drawer and the Talk / Notes / Reminders tabs.
+// The narrow layout: the conversations drawer and the Talk / Notes / Reminders / Memory tabs.
 
 export class Layout {
   constructor({ main, drawerToggle, drawerBackdrop, sidebar }) {

@@ -5,10 +5,10 @@ import { dueLabel, parseTime } from './format.js';
 
 /**
  * The handler of one session's messages (`{type, data}`), over the page's parts: the call,
- * transcript, lists, voice badge and status, `toast` and `chime`; `onConversation(id)` is told
+ * transcript, lists, memory pane, voice badge and status, `toast` and `chime`; `onConversation(id)` is told
  * which conversation the session is in.
  */
-export function messageHandler({ call, transcript, lists, voiceBadge, voiceStatus, llmLimit, toast, chime, onConversation }) {
+export function messageHandler({ call, transcript, lists, memory, voiceBadge, voiceStatus, llmLimit, toast, chime, onConversation }) {
   function onRTVI({ type, data }) {
     const d = data || {};
     switch (type) {
@@ -92,6 +92,9 @@ export function messageHandler({ call, transcript, lists, voiceBadge, voiceStatu
         break;
       case 'reminders-changed':
         lists.loadReminders();
+        break;
+      case 'memory-changed':
+        memory.load();
         break;
       case 'voice':
         voiceBadge.set(message, true);

@@ -1,0 +1,317 @@
+"""Recall across conversations: full-text search over what the user and the assistant said.
+
+``messages_fts`` (migration 0004) indexes the text of user and assistant messages and of
+summaries, never tool calls or results; triggers keep it in step with the messages table,
+including a deleted conversation's messages. Everything SQLite-specific is in this module, so
+another engine's index (PostgreSQL's tsvector) can sit beside it behind the same class.
+
+A hit is a matched message with the (at most two) messages that follow it in its conversation:
+an answer often comes a turn after the words that name its topic ("the Porto trip?" … "we'll
+take the train").
+
+Relevance, without a language model: the query's content terms (stopwords and words about
+talking or asking, like "said" or "name", left out) are matched against each hit; a hit is
+relevant when it holds at least half of them (a third within explicit time bounds), every person
+("my brother's car" is not answered by "my car") and every name ("Paris", "Leo") it says.
+Nothing relevant gives an empty list, so the model can say it does not know instead of reading
+out the nearest noise.
+bench/README.md has what this rule trades (recall against abstention, on the bench's cases).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, and_, column, func, literal_column, select, table, type_coerce
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.store.models import Conversation, Message, MessageKind, Role
+from assistant.store.terms import META_WORDS, RELATIONS, SYNONYMS, content_terms, stem, words
+
+MAX_QUERY_TERMS = 12
+# A word in this many messages or more is common (its count stops there).
+COMMON = 500
+# The share of the query's weight a hit must hold; less within explicit time bounds, which
+# already say much of what is asked for.
+RELEVANCE = 0.5
+BOUNDED_RELEVANCE = 0.34
+# Candidates bm25 ranks before the relevance rule picks; more costs time, fewer risks a relevant
+# message ranked low by a long one.
+CANDIDATES = 60
+# One hit's text: 5 hits stay within ~600 tokens with their dates and titles.
+SNIPPET_CHARS = 360
+# Messages after a match that go with it (tool calls and results in between are skipped).
+FOLLOWING = 2
+_LOOK_AHEAD = 4
+ROLE_LABELS = {"user": "User", "assistant": "Assistant", "summary": "Summary"}
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    conversation_id: str
+    conversation_title: str | None
+    message_id: int | None  # None for a summary
+    seq: int
+    role: str  # "user", "assistant" or "summary"
+    created_at: datetime
+    snippet: str
+    score: float
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of a search that say what it is about, as the index's words (unstemmed)."""
+    seen: dict[str, str] = {}
+    for word in words(query):
+        if not content_terms(word, META_WORDS):
+            continue
+        seen.setdefault(stem(word), word)
+    return list(seen.values())[:MAX_QUERY_TERMS]
+
+
+def named_terms(query: str) -> set[str]:
+    """The stems of the names in a query ("Paris", "Leo's", "French"): capitalised words that
+    carry meaning. A hit must hold them: "the hotel in Paris" is not answered by a Lisbon one."""
+    named = set()
+    for raw in re.findall(r"[^\W\d_][\w'’-]*", query):
+        if raw[:1].isupper() and raw != "I":
+            named.update(content_terms(raw, META_WORDS))
+    return named
+
+
+def _fts_match(terms: list[str]) -> str:
+    """Any of the terms, each also as the other words for it ("father" finds "dad").
+
+    Each term quoted: FTS5 syntax in what the model typed (AND, NEAR, *, col:) stays text."""
+    variants: dict[str, None] = {}
+    for term in terms:
+        for variant in (term, *_SPELLINGS.get(term, ())):
+            variants.setdefault(variant, None)
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in variants)
+
+
+_RELATION_STEMS = frozenset(stem(word) for word in RELATIONS)
+_SPELLINGS: dict[str, list[str]] = {}
+for _variant, _canonical in SYNONYMS.items():
+    _SPELLINGS.setdefault(_canonical, []).append(_variant)
+
+
+def relevance(held: set[str], terms: list[str]) -> float:
+    """The share of the query's content terms (stems) a hit holds."""
+    return sum(1 for term in terms if term in held) / len(terms) if terms else 0.0
+
+
+def snippet(content: str, terms: list[str], max_chars: int = SNIPPET_CHARS) -> str:
+    """The text, or the part of it around its first matched term, on one line."""
+    flat = " ".join(content.split())
+    if len(flat) <= max_chars:
+        return flat
+    stems = {stem(t.lower()) for t in terms}
+    start = 0
+    for match in re.finditer(r"[^\W_]+", flat):
+        if stem(match.group().lower()) in stems:
+            start = max(0, match.start() - max_chars // 3)
+            break
+    start = flat.rfind(" ", 0, start) + 1 if start else 0
+    cut = flat[start : start + max_chars]
+    if start + max_chars < len(flat):
+        cut = cut[: cut.rfind(" ")] if " " in cut[max_chars // 2 :] else cut
+        cut += "…"
+    return ("…" if start else "") + cut
+
+
+def _exchange(parts: list[tuple[str, str]], terms: list[str], max_chars: int) -> str:
+    """ "User: … Assistant: …" within ``max_chars``: the matched message first gets room for
+    what it says about the terms, the following ones share the rest."""
+    labelled = [
+        (f"{ROLE_LABELS.get(role, role)}: ", " ".join(text.split())) for role, text in parts
+    ]
+    total = sum(len(label) + len(text) + 1 for label, text in labelled)
+    if total <= max_chars:
+        return " ".join(label + text for label, text in labelled)
+    out = []
+    room = max_chars
+    for index, (label, text) in enumerate(labelled):
+        left = len(labelled) - index
+        share = room if left == 1 else max(60, room * 2 // 3 if index == 0 else room // left)
+        share -= len(label) + 1
+        if share < 20:
+            break
+        piece = snippet(text, terms, share)
+        out.append(label + piece)
+        room -= len(label) + len(piece) + 1
+    return " ".join(out)
+
+
+# The FTS5 table is made by the migration, not mapped; a handle is enough.
+_messages_fts = table("messages_fts", column("rowid"))
+_score = func.bm25(literal_column("messages_fts"))
+
+
+def _searchable() -> Any:
+    # The same messages the index holds (migration 0004's SEARCHABLE), for the following ones.
+    return and_(
+        Message.kind == MessageKind.MESSAGE,
+        Message.role.in_([Role.USER, Role.ASSISTANT]),
+        Message.tool_call_id.is_(None),
+        Message.content.is_not(None),
+    )
+
+
+class SearchRepository:
+    """Full-text search over one user's conversations (SQLite FTS5)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def search(
+        self,
+        user_id: int,
+        query: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 5,
+    ) -> list[SearchHit]:
+        """The user's messages and summaries that match ``query``, best first, at most
+        ``limit`` and at most two per conversation; [] when nothing is relevant. ``since`` and
+        ``until`` (aware) bound when it was said: since <= created_at < until."""
+        terms = query_terms(query)
+        if not terms or limit < 1:
+            return []
+        try:
+            counts = await self._document_counts(terms)
+        except OperationalError:
+            return []  # e.g. an FTS5-less SQLite: recall degrades to nothing, never an error
+        # Words in very many messages find little and cost much: the rarer ones are looked up,
+        # and all of them still count for relevance.
+        looked_up = [t for t in terms if counts[t] < COMMON] or [min(terms, key=counts.__getitem__)]
+        stmt = (
+            select(
+                Message.id,
+                Message.conversation_id,
+                Conversation.title,
+                Message.seq,
+                Message.kind,
+                Message.role,
+                Message.created_at,
+                Message.content,
+                _score.label("score"),
+            )
+            .select_from(_messages_fts)
+            .join(Message, Message.id == _messages_fts.c.rowid)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(literal_column("messages_fts").op("MATCH")(_fts_match(looked_up)))
+            .where(Conversation.user_id == user_id)
+            .order_by(_score)
+            .limit(CANDIDATES)
+        )
+        if since is not None:
+            stmt = stmt.where(Message.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(Message.created_at < until)
+        rows = (await self._session.execute(_with_following(stmt))).all()
+        if not rows:
+            return []
+        stems = list(dict.fromkeys(stem(t.lower()) for t in terms))
+        # Rarer words say more: of two hits holding as many terms, the one with the rarer ones
+        # comes first (bm25 alone favours short messages, of which there are many copies).
+        rarity = {stem(t.lower()): math.log(1 + COMMON / (1 + counts[t])) for t in terms}
+        bounded = since is not None or until is not None
+        required = {term for term in stems if term in _RELATION_STEMS} | named_terms(query)
+        scored = []
+        for row in rows:
+            summary = row.kind == MessageKind.SUMMARY
+            parts = [("summary" if summary else str(row.role), row.content or "")]
+            if not summary:
+                parts += [_split(row.next1), _split(row.next2)][: FOLLOWING if row.next1 else 0]
+                parts = [part for part in parts if part[1]]
+            held = set(content_terms(" ".join(text for _, text in parts)))
+            if not required <= held:
+                continue
+            coverage = relevance(held, stems)
+            if coverage < (BOUNDED_RELEVANCE if bounded else RELEVANCE):
+                continue
+            weight = sum(rarity[term] for term in stems if term in held)
+            # bm25 is negative, better when lower.
+            scored.append(((coverage, weight, -row.score), row, parts))
+        scored.sort(key=lambda item: item[0], reverse=True)
+        hits: list[SearchHit] = []
+        taken: dict[str, list[int]] = {}
+        for score, row, parts in scored:
+            seqs = taken.setdefault(row.conversation_id, [])
+            # Two hits a conversation at most, and not two views of one exchange.
+            if len(seqs) >= 2 or any(abs(seq - row.seq) <= FOLLOWING for seq in seqs):
+                continue
+            seqs.append(row.seq)
+            summary = row.kind == MessageKind.SUMMARY
+            hits.append(
+                SearchHit(
+                    conversation_id=row.conversation_id,
+                    conversation_title=row.title,
+                    message_id=None if summary else row.id,
+                    seq=row.seq,
+                    role="summary" if summary else str(row.role),
+                    created_at=row.created_at,
+                    snippet=_exchange(parts, terms, SNIPPET_CHARS),
+                    score=round(score[0] + score[1] / 100, 4),
+                )
+            )
+            if len(hits) >= limit:
+                break
+        return hits
+
+    async def _document_counts(self, terms: list[str]) -> dict[str, int]:
+        """In how many messages (of anyone's) each term is, counted up to ``COMMON``: one
+        statement, each count stopping at the cap, so a common word costs no more than a rare
+        one."""
+        counts = [
+            select(func.count())
+            .select_from(
+                select(literal_column("1"))
+                .select_from(_messages_fts)
+                .where(literal_column("messages_fts").op("MATCH")(_fts_match([term])))
+                .limit(COMMON)
+                .subquery()
+            )
+            .scalar_subquery()
+            for term in terms
+        ]
+        row = (await self._session.execute(select(*counts))).one()
+        return dict(zip(terms, row, strict=True))
+
+
+_SEPARATOR = "\x1f"
+
+
+def _split(labelled: str | None) -> tuple[str, str]:
+    role, _, text = (labelled or "").partition(_SEPARATOR)
+    return role, text
+
+
+def _with_following(candidates: Any) -> Any:
+    """The candidates, each with the (at most two) searchable messages that follow it in its
+    conversation, in the same statement: correlated subqueries that walk the (conversation_id,
+    seq) index for the candidates only, after the ranking has cut them to ``CANDIDATES``."""
+    cand = candidates.subquery("cand")
+    after = [
+        select(type_coerce(Message.role, String) + _SEPARATOR + Message.content)
+        .where(
+            Message.conversation_id == cand.c.conversation_id,
+            Message.seq > cand.c.seq,
+            Message.seq <= cand.c.seq + _LOOK_AHEAD,
+            cand.c.kind != MessageKind.SUMMARY,
+            _searchable(),
+        )
+        .order_by(Message.seq)
+        .limit(1)
+        .offset(skip)
+        .correlate(cand)
+        .scalar_subquery()
+        for skip in range(FOLLOWING)
+    ]
+    return select(cand, after[0].label("next1"), after[1].label("next2")).order_by(cand.c.score)
