@@ -52,6 +52,10 @@ class VoiceBots:
     def active(self) -> int:
         return len(self._runs)
 
+    def live_conversations(self) -> set[str]:
+        """Conversations a voice session is in, or is starting in."""
+        return set(self._live) | set(self._conversation_locks)
+
     def warm_up(self) -> None:
         """Start importing the voice stack in a worker thread (the app does it on start)."""
         if self._warming is None:
