@@ -8,6 +8,7 @@
 //   messages.js    what each message from the bot does
 //   transcript.js  what was said
 //   lists.js       conversations, notes, reminders
+//   history.js     paging through conversations and messages
 //   notices.js     toasts, the voice status line, the voice badge
 //   tools.js       what tool calls are called (the server's labels)
 //   api.js         the JSON API
@@ -15,7 +16,23 @@
 //   layout.js      the narrow layout's drawer and tabs
 //   icon.js        the page's icons
 
-import { getConversationUsage, getConversations, getMessages, getNotes, getReminders, getToolLabels, getUsage, selectSession } from './api.js';
+import {
+  deleteConversation,
+  deleteNote,
+  deleteReminder,
+  editNote,
+  editReminder,
+  getConversationUsage,
+  getConversations,
+  getMessages,
+  getNotes,
+  getReminders,
+  getToolLabels,
+  getUsage,
+  renameConversation,
+  selectSession,
+} from './api.js';
+import { MessagePager, keepPosition, nearBottom, nearTop } from './history.js';
 import { Call, callView, renderCall } from './call.js';
 import { Layout } from './layout.js';
 import { Lists } from './lists.js';
@@ -42,6 +59,8 @@ const el = {
   newConversation: $('new-conversation'),
   conversations: $('conversations'),
   conversationsEmpty: $('conversations-empty'),
+  conversationsMore: $('conversations-more'),
+  transcriptScroll: $('transcript-scroll'),
   conversationCount: $('conversation-count'),
   conversationTitle: $('conversation-title'),
   conversationSub: $('conversation-sub'),
@@ -83,12 +102,20 @@ const layout = new Layout({ main: el.main, drawerToggle: $('drawer-toggle'), dra
 
 const lists = new Lists(el, {
   fetch: {
-    conversations: () => signedIn(getConversations),
+    conversations: (before, limit) => signedIn(() => getConversations(before, limit)),
     notes: () => signedIn(getNotes),
     reminders: () => signedIn(getReminders),
   },
   currentId: () => state.conversationId,
   onResume: (id) => resumeConversation(id),
+  actions: {
+    renameConversation: (id, title) => act('Could not rename it', () => renameConversation(id, title)),
+    deleteConversation: (id) => act('Could not delete it', () => removeConversation(id)),
+    editNote: (id, content) => act('Could not change the note', () => editNote(id, content)),
+    deleteNote: (id) => act('Could not delete the note', () => deleteNote(id)),
+    editReminder: (id, changes) => act('Could not change the reminder', () => editReminder(id, changes)),
+    deleteReminder: (id) => act('Could not delete the reminder', () => deleteReminder(id)),
+  },
   onError: (title, error) => toast({ title, body: error.message, kind: 'error' }),
 });
 
@@ -136,6 +163,37 @@ const onRTVI = messageHandler({
 
 // ---------------------------------------------------------------------------------------------
 // The session cookie, and the server's names for tool calls
+
+/** A change to the user's data: true once done, or a toast saying why not. */
+async function act(title, change) {
+  try {
+    await signedIn(change);
+    return true;
+  } catch (error) {
+    toast({ title, body: error.message, kind: 'error' });
+    return false;
+  }
+}
+
+const HANG_UP_WAIT_MS = 250;
+const HANG_UP_TRIES = 20;
+
+/** Deletes a conversation; the current one is hung up first and a new one begins. */
+async function removeConversation(id) {
+  const current = id === state.conversationId;
+  if (current && call.session) call.hangUp();
+  // The server refuses (409) until the call it was in has ended there too.
+  for (let tries = 1; ; tries++) {
+    try {
+      await deleteConversation(id);
+      break;
+    } catch (error) {
+      if (error.status !== 409 || !current || tries >= HANG_UP_TRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, HANG_UP_WAIT_MS));
+    }
+  }
+  if (current) await newConversation();
+}
 
 /** A GET of the user's data; if the session cookie is gone (401), re-selects the same user and
  * conversation once. */
@@ -214,6 +272,7 @@ async function onContinue(event) {
     state.user = selected.user || name;
     state.conversationId = selected.conversation_id;
     lists.reset();
+    messages = null;
     transcript.clear();
     voiceBadge.set(DEFAULT_VOICE, false);
     el.userLabel.textContent = state.user;
@@ -243,6 +302,7 @@ function newConversation() {
     try {
       const selected = await selectSession(state.user, null);
       state.conversationId = selected.conversation_id;
+      messages = null;
       transcript.clear();
       voiceBadge.set(DEFAULT_VOICE, false);
       layout.closeDrawer();
@@ -290,11 +350,48 @@ async function showUsage() {
   }
 }
 
+// The open conversation's stored messages, a page at a time (null: nothing to page through).
+let messages = null;
+
 async function loadHistory(conversationId) {
-  const [messages] = await Promise.all([signedIn(() => getMessages(conversationId)), learnToolLabels()]);
+  const pager = new MessagePager((query, size) => signedIn(() => getMessages(conversationId, query, size)));
+  messages = null;
+  const [page] = await Promise.all([pager.openAtEnd(), learnToolLabels()]);
   transcript.clear();
-  const shown = transcript.history(messages);
+  const shown = transcript.history(page);
   if (shown) transcript.divider('Resumed', 'i-history');
+  el.transcriptScroll.scrollTo({ top: el.transcriptScroll.scrollHeight, behavior: 'instant' });
+  messages = { id: conversationId, pager };
+  fillScreen();
+}
+
+/** Loads earlier messages (or later ones) as the transcript is scrolled to its top (bottom),
+ * keeping what is on screen where it is. */
+async function pageMessages() {
+  const open = messages;
+  if (!open || open.pager.loading) return;
+  const scroller = el.transcriptScroll;
+  try {
+    if (nearTop(scroller) && !open.pager.atStart) {
+      const page = await open.pager.loadEarlier();
+      if (open !== messages || !page.length) return;
+      keepPosition(scroller, () => transcript.earlier(page), (top) => scroller.scrollTo({ top, behavior: 'instant' }));
+      fillScreen();
+    } else if (nearBottom(scroller) && !open.pager.atEnd) {
+      const page = await open.pager.loadLater();
+      if (open === messages) transcript.later(page);
+    }
+  } catch (error) {
+    toast({ title: 'Could not load earlier messages', body: error.message, kind: 'error' });
+  }
+}
+
+/** Until the transcript can scroll, no scroll will ask for more: ask now. */
+function fillScreen() {
+  const scroller = el.transcriptScroll;
+  if (messages && !messages.pager.atStart && scroller.scrollHeight <= scroller.clientHeight + 1) {
+    pageMessages();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,6 +407,7 @@ el.connect.addEventListener('click', () => {
 el.disconnect.addEventListener('click', () => call.hangUp());
 el.mute.addEventListener('click', () => call.toggleMute());
 el.usageToggle.addEventListener('click', showUsage);
+el.transcriptScroll.addEventListener('scroll', pageMessages, { passive: true });
 window.addEventListener('pagehide', () => {
   if (call.session) call.session.close();
 });
@@ -322,4 +420,4 @@ renderCall(el, callView(call, labels));
 showWelcome();
 
 // For debugging from the console (and the browser tests).
-window.assistantUI = { state, call, transcript, lists, onRTVI };
+window.assistantUI = { state, call, transcript, lists, onRTVI, get messages() { return messages; } };
