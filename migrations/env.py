@@ -26,12 +26,13 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 target_metadata = Base.metadata
 
-# notes_fts and its shadow tables are created by hand in 0001; autogenerate must not drop them.
-FTS_PREFIX = "notes_fts"
+# The FTS5 tables and their shadow tables are created by hand (notes_fts in 0001, messages_fts
+# in 0004); autogenerate must not drop them.
+FTS_PREFIXES = ("notes_fts", "messages_fts")
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object):
-    return not (type_ == "table" and name is not None and name.startswith(FTS_PREFIX))
+    return not (type_ == "table" and name is not None and name.startswith(FTS_PREFIXES))
 
 
 def database_url() -> str:

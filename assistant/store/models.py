@@ -242,3 +242,44 @@ class LLMUsage(Base):
     # Prompt tokens the provider served from its prefix cache, when it says.
     cached_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Memory(Base):
+    """A fact about the user, in their words (``assistant/store/memories.py``).
+
+    A newer fact on the same ``subject`` supersedes the old one: the old row stays as history
+    (``superseded_at`` set) and is never current again. Facts outlive the conversation they
+    came from (its id becomes NULL).
+    """
+
+    __tablename__ = "memories"
+    __table_args__ = (
+        # The current facts of a subject: what remember() compares a new fact with.
+        Index("ix_memories_user_id_subject", "user_id", "subject"),
+        Index("ix_memories_user_id_superseded_at", "user_id", "superseded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    # The normalised key a newer fact on the same subject supersedes (memories.subject_of).
+    subject: Mapped[str] = mapped_column(String(200))
+    pinned: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Proposed by the automatic pass rather than asked for by the user.
+    inferred: Mapped[bool] = mapped_column(default=False, server_default=false())
+    source_conversation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    source_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+    superseded_at: Mapped[datetime | None]
+    superseded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("memories.id", ondelete="SET NULL"), index=True
+    )
+    use_count: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    last_used_at: Mapped[datetime | None]

@@ -16,7 +16,17 @@ from assistant.store.repository import NoteRepository, UserRepository
 from .conftest import sqlite_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-APP_TABLES = {"users", "conversations", "messages", "notes", "notes_fts", "reminders", "llm_usage"}
+APP_TABLES = {
+    "users",
+    "conversations",
+    "messages",
+    "messages_fts",
+    "notes",
+    "notes_fts",
+    "reminders",
+    "llm_usage",
+    "memories",
+}
 (HEAD,) = script_heads()
 
 
@@ -86,7 +96,7 @@ async def test_models_match_migrations(db: Database) -> None:
                 "compare_type": True,
                 "compare_server_default": True,
                 "include_object": lambda obj, name, type_, reflected, compare_to: (
-                    not (type_ == "table" and name.startswith("notes_fts"))
+                    not (type_ == "table" and name.startswith(("notes_fts", "messages_fts")))
                 ),
             },
         )

@@ -58,7 +58,7 @@ async def _populate(db: Database) -> dict[str, int]:
         await conn.run_sync(metadata.reflect)
         ids: dict[str, list] = {}
         for table in metadata.sorted_tables:
-            if table.name.startswith(("alembic", "notes_fts")):
+            if table.name.startswith(("alembic", "notes_fts", "messages_fts")):
                 continue
             for _ in range(3):
                 row = {}
@@ -75,7 +75,7 @@ async def _populate(db: Database) -> dict[str, int]:
                 ids.setdefault(table.name, []).append(row.get("id") or result.lastrowid)
         counts = {}
         for table in metadata.sorted_tables:
-            if table.name.startswith(("alembic", "notes_fts")):
+            if table.name.startswith(("alembic", "notes_fts", "messages_fts")):
                 continue
             count = select(func.count()).select_from(table)
             counts[table.name] = (await conn.execute(count)).scalar()

@@ -1,0 +1,187 @@
+"""Words that carry meaning, for matching facts and searches without a language model.
+
+A text becomes its content terms: lower-cased words, contractions expanded, stopwords dropped,
+each cut to a light stem so that "lives", "living" and "live" meet. The stemmer is hand-rolled
+(a few suffix rules, not Porter) because no stemming library is a dependency and both sides of
+every comparison go through the same rules, so a stem need not be a word, only consistent.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+# Spoken English contractions, expanded before anything else looks at the words.
+CONTRACTIONS = {
+    "i'm": "i am",
+    "im": "i am",
+    "i've": "i have",
+    "i'd": "i would",
+    "i'll": "i will",
+    "you're": "you are",
+    "we're": "we are",
+    "they're": "they are",
+    "it's": "it is",
+    "that's": "that is",
+    "what's": "what is",
+    "where's": "where is",
+    "who's": "who is",
+    "there's": "there is",
+    "can't": "can not",
+    "cannot": "can not",
+    "won't": "will not",
+    "don't": "do not",
+    "doesn't": "does not",
+    "didn't": "did not",
+    "isn't": "is not",
+    "aren't": "are not",
+    "wasn't": "was not",
+    "weren't": "were not",
+    "haven't": "have not",
+    "hasn't": "has not",
+    "wouldn't": "would not",
+    "shouldn't": "should not",
+    "couldn't": "could not",
+    "let's": "let us",
+}
+
+# One spelling for words people spell two ways, or say with a synonym that names the same thing.
+SYNONYMS = {
+    "favourite": "favorite",
+    "fave": "favorite",
+    "fav": "favorite",
+    "colour": "color",
+    "colours": "colors",
+    "flavour": "flavor",
+    "mum": "mother",
+    "mom": "mother",
+    "mommy": "mother",
+    "mummy": "mother",
+    "dad": "father",
+    "daddy": "father",
+    "mobile": "phone",
+    "cell": "phone",
+    "cellphone": "phone",
+    "telephone": "phone",
+    "e-mail": "email",
+    "bday": "birthday",
+    "hubby": "husband",
+    "kids": "children",
+    "kid": "child",
+    "doggy": "dog",
+    "puppy": "dog",
+    "kitty": "cat",
+    "kitten": "cat",
+    "grandma": "grandmother",
+    "granny": "grandmother",
+    "grandpa": "grandfather",
+    "bro": "brother",
+    "sis": "sister",
+    "gf": "girlfriend",
+    "bf": "boyfriend",
+    "job's": "job",
+    "organise": "organize",
+    "travelling": "traveling",
+    "theatre": "theater",
+}
+
+STOPWORDS = frozenset(
+    """
+    a an the and or but if then than so as of at by for with about against between into
+    through during before after above below to from up down in out on off over under again
+    further once here there all any both each few more most other some such only own same
+    too very s t can will just should now also just really quite actually basically maybe
+    i me my myself we our ours ourselves you your yours yourself yourselves he him his
+    himself she her hers herself it its itself they them their theirs themselves
+    what which who whom whose this that these those am is are was were be been being have has
+    had having do does did doing would could might must shall may
+    oh ok okay yes yeah well um uh hmm please thanks thank hey hi hello
+    let us one thing things something anything everything stuff
+    currently anymore still ever today's
+    """.split()
+)
+
+# Words about the act of remembering or talking, not about what was said: "what did we say
+# about the trip" is about the trip.
+META_WORDS = frozenset(
+    """
+    remember remembered recall forget forgot forgotten fact facts
+    said say says saying tell told telling talk talked talking speak spoke discuss discussed
+    discussing mention mentioned mentioning conversation conversations chat chatted asked ask
+    decide decided earlier previously again know knew think thought
+    """.split()
+)
+
+# Kept although short or common: they flip or pin down what a fact says.
+NEGATIONS = frozenset({"not", "no", "never", "nor"})
+
+
+def normalise_text(text: str) -> str:
+    """Lower case, one apostrophe, accents kept (the FTS index folds them itself)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text``, contractions expanded and synonyms folded, possessives split off
+    ("sister's" → "sister", "'s")."""
+    out: list[str] = []
+    for raw in _WORD.findall(normalise_text(text)):
+        expanded = CONTRACTIONS.get(raw)
+        if expanded is not None:
+            out.extend(expanded.split())
+            continue
+        if raw.endswith("n't"):
+            out.extend([raw[:-3], "not"])
+            continue
+        if raw.endswith("'s"):
+            out.extend([SYNONYMS.get(raw[:-2], raw[:-2]), "'s"])
+            continue
+        if "'" in raw:
+            raw = raw.replace("'", "")
+        out.append(SYNONYMS.get(raw, raw))
+    return out
+
+
+def stem(word: str) -> str:
+    """A light stem: plural and verb endings off, a final e dropped ("lives", "living",
+    "lived" and "live" all give "liv")."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    for suffix, replacement in (("ies", "y"), ("ied", "y")):
+        if word.endswith(suffix) and len(word) > 4:
+            return word[: -len(suffix)] + replacement
+    if word.endswith("ing") and len(word) > 5:
+        word = _undouble(word[:-3])
+    elif word.endswith("ed") and len(word) > 4 and not word.endswith("eed"):
+        word = _undouble(word[:-2])
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    return word
+
+
+def _undouble(word: str) -> str:
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+        return word[:-1]
+    return word
+
+
+def is_content(word: str, extra_stopwords: frozenset[str] = frozenset()) -> bool:
+    if word in NEGATIONS:
+        return True
+    if word == "'s" or word in STOPWORDS or word in extra_stopwords:
+        return False
+    return len(word) > 1 or word.isdigit()
+
+
+def content_terms(text: str, extra_stopwords: frozenset[str] = frozenset()) -> list[str]:
+    """The stems of the words that carry meaning, in order, each once."""
+    seen: dict[str, None] = {}
+    for word in words(text):
+        if is_content(word, extra_stopwords):
+            seen.setdefault(stem(word), None)
+    return list(seen)

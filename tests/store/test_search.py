@@ -1,0 +1,149 @@
+"""Recall across conversations: the FTS index follows the messages, and search is per user."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text, update
+
+from assistant.store.database import Database
+from assistant.store.models import Message
+from assistant.store.repository import ConversationRepository
+from assistant.store.search import SearchRepository, query_terms, snippet
+
+
+async def conversation(
+    db: Database, user: int, *lines: tuple[str, str], at: datetime | None = None
+):
+    async with db.transaction() as session:
+        repo = ConversationRepository(session, user)
+        made = await repo.create()
+        for role, content in lines:
+            message = await repo.append(made.id, role, content)
+            if at is not None:
+                await session.execute(
+                    update(Message).where(Message.id == message.id).values(created_at=at)
+                )
+        return made.id
+
+
+async def search(db: Database, user: int, query: str, **kwargs):
+    async with db.transaction() as session:
+        return await SearchRepository(session).search(user, query, **kwargs)
+
+
+async def integrity_check(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')"
+        )
+
+
+async def test_finds_what_was_said_in_another_conversation(db: Database, alice: int) -> None:
+    trip = await conversation(
+        db,
+        alice,
+        ("user", "Let's plan the trip to Porto"),
+        ("assistant", "Sure. Train or plane?"),
+        ("user", "We decided on the train, leaving on the 12th of May"),
+    )
+    await conversation(db, alice, ("user", "What's the weather like?"), ("assistant", "Sunny."))
+
+    hits = await search(db, alice, "what did we decide about the Porto trip")
+
+    assert hits and hits[0].conversation_id == trip
+    assert {h.conversation_id for h in hits} == {trip}
+    assert any("train" in h.snippet for h in hits)
+    assert hits[0].conversation_title == "Let's plan the trip to Porto"
+    assert hits[0].role == "user" and hits[0].message_id is not None
+
+
+async def test_nothing_relevant_gives_nothing(db: Database, alice: int) -> None:
+    await conversation(db, alice, ("user", "My dentist appointment is on Friday"))
+    assert await search(db, alice, "what did I say about my cat's vet appointment") == []
+    assert await search(db, alice, "what did we talk about") == []
+    assert await search(db, alice, "") == []
+    assert await search(db, alice, 'NEAR(" * AND') == []
+
+
+async def test_tool_plumbing_is_not_searched_but_summaries_are(db: Database, alice: int) -> None:
+    async with db.transaction() as session:
+        repo = ConversationRepository(session, alice)
+        made = await repo.create()
+        call = [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "take_note", "arguments": '{"content": "zebra crossing"}'},
+            }
+        ]
+        await repo.append(made.id, "assistant", None, tool_calls=call)
+        await repo.append(
+            made.id, "tool", '{"ok": true, "note": "zebra crossing"}', tool_call_id="c1"
+        )
+        await repo.append(made.id, "user", "hello there")
+        await repo.append_summary(made.id, "They talked about the zebra exhibit at the zoo.", 3)
+    hits = await search(db, alice, "zebra")
+    assert [(h.role, h.message_id) for h in hits] == [("summary", None)]
+    await integrity_check(db)
+
+
+async def test_another_user_never_finds_it(db: Database, alice: int, bob: int) -> None:
+    await conversation(db, alice, ("user", "My locker code is 4711 at the gym"))
+    assert await search(db, bob, "locker code gym") == []
+    assert len(await search(db, alice, "locker code gym")) == 1
+
+
+async def test_deleting_a_conversation_removes_its_entries(db: Database, alice: int) -> None:
+    gone = await conversation(db, alice, ("user", "The wifi password is purple elephant"))
+    kept = await conversation(db, alice, ("user", "The purple elephant toy is for Ana"))
+    async with db.transaction() as session:
+        assert await ConversationRepository(session, alice).delete(gone)
+    hits = await search(db, alice, "purple elephant")
+    assert [h.conversation_id for h in hits] == [kept]
+    await integrity_check(db)
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT count(*) FROM messages_fts('wifi')"))
+        assert rows.scalar() == 0
+
+
+async def test_time_bounds(db: Database, alice: int) -> None:
+    t = datetime(2025, 3, 10, 12, tzinfo=UTC)
+    old = await conversation(
+        db, alice, ("user", "The budget for the kitchen is 5000"), at=t - timedelta(days=40)
+    )
+    new = await conversation(db, alice, ("user", "New kitchen budget: 8000"), at=t)
+    assert {h.conversation_id for h in await search(db, alice, "kitchen budget")} == {old, new}
+    within = await search(
+        db, alice, "kitchen budget", since=t - timedelta(days=7), until=t + timedelta(days=1)
+    )
+    assert [h.conversation_id for h in within] == [new]
+    assert within[0].created_at == t
+    before = await search(db, alice, "kitchen budget", until=t - timedelta(days=7))
+    assert [h.conversation_id for h in before] == [old]
+
+
+async def test_at_most_limit_and_two_per_conversation(db: Database, alice: int) -> None:
+    for n in range(4):
+        await conversation(
+            db, alice, *[("user", f"tennis lesson number {n}.{k}") for k in range(4)]
+        )
+    hits = await search(db, alice, "tennis lesson")
+    assert len(hits) == 5
+    counts = {}
+    for hit in hits:
+        counts[hit.conversation_id] = counts.get(hit.conversation_id, 0) + 1
+    assert max(counts.values()) <= 2
+
+
+def test_query_terms_drop_stopwords_and_talk_about_talking() -> None:
+    assert query_terms("What did we decide about the trip?") == ["trip"]
+    assert query_terms("what did I tell you about my sister's wedding") == ["sister", "wedding"]
+
+
+def test_snippet_keeps_short_messages_whole_and_cuts_long_ones_around_the_match() -> None:
+    assert snippet("  short\nmessage ", ["short"]) == "short message"
+    long = "filler " * 100 + "the passport is in the blue drawer " + "more " * 100
+    cut = snippet(long, ["passport"], max_chars=120)
+    assert "passport is in the blue drawer" in cut and len(cut) <= 122
+    assert cut.startswith("…") and cut.endswith("…")
