@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -61,7 +62,7 @@ async def seed_long_history(db, messages: int, conversations: int) -> tuple[str,
             "seq": seq,
             "kind": "message",
             "role": "user" if seq % 2 else "assistant",
-            "content": f"line {seq}",
+            "content": "Shall we take the Porto train?" if seq == 250 else f"line {seq}",
             "created_at": T0 + timedelta(seconds=seq),
         }
 
@@ -139,6 +140,27 @@ async def test_a_long_conversation_opens_at_its_end_and_scrolls_back(settings, d
                 # move down by the whole page loaded above it, thousands of pixels.
                 assert abs(after - before["top"]) <= 10, (before, after)
             assert shown == list(range(1, 1001))  # every message once, in order
+
+            # Search: the hit opens its conversation at that message, later ones load below.
+            await page.get_by_test_id("search-input").fill("porto train")
+            await page.get_by_test_id("search-input").press("Enter")
+            hit = page.get_by_test_id("search-hit")
+            await expect(hit).to_have_count(1)
+            await expect(hit).to_contain_text("Shall we take the Porto train?")
+            await page.get_by_test_id("new-conversation").click()
+            await expect(page.locator("#transcript [data-seq]")).to_have_count(0)
+            await hit.click()
+            found = page.locator('#transcript [data-seq="250"]')
+            await expect(found).to_have_class(re.compile(r"\bfound\b"))
+            await expect(found).to_be_in_viewport()
+            shown = await page.evaluate(SHOWN_SEQS)
+            assert shown == list(range(151, 351))
+            await page.evaluate(
+                "() => { const s = document.getElementById('transcript-scroll');"
+                " s.scrollTo({ top: s.scrollHeight, behavior: 'instant' }); }"
+            )
+            await page.wait_for_function(f"() => ({SHOWN_SEQS})().length > {len(shown)}")
+            assert await page.evaluate(SHOWN_SEQS) == list(range(151, 451))
             await page.screenshot(path=Path("test-artifacts/browser-history.png"))
 
     assert console_errors == []

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from assistant.server.app import create_app
+from assistant.store.memories import MemoryRepository
 from assistant.store.models import Conversation, LLMUsage, Message, Note, Reminder
 from assistant.store.repository import (
     ConversationRepository,
@@ -493,3 +494,65 @@ async def test_new_routes_need_a_session(api):
     ]:
         response = await anonymous.request(method, path, json=body)
         assert response.status_code == 401, (method, path, response.status_code)
+
+
+# ---- search
+
+
+async def test_search_finds_what_was_said_and_forgets_a_deleted_conversation(api, db):
+    alice, bob = api(), api()
+    trip = await start(alice, "alice")
+    alice_id = await user_id(db, "alice")
+    await say(db, alice_id, trip, "let's plan the Porto trip", "We could take the train.")
+    other = await start(alice, "alice")
+    await say(db, alice_id, other, "what's for dinner", "Pasta with porcini.")
+    bobs = await start(bob, "bob")
+    await say(db, await user_id(db, "bob"), bobs, "my Porto trip is secret")
+
+    response = await alice.get("/api/search", params={"q": "porto trip"})
+    assert response.status_code == 200
+    hits = response.json()
+    assert [(h["conversation_id"], h["seq"], h["role"]) for h in hits] == [(trip, 1, "user")]
+    assert "Porto trip" in hits[0]["snippet"] and "train" in hits[0]["snippet"]
+    assert hits[0]["conversation_title"] == "let's plan the Porto trip"
+    # The hit opens its conversation at that message.
+    at = (await alice.get(f"/api/conversations/{trip}/messages", params={"before": 2})).json()
+    assert [m["content"] for m in at] == ["let's plan the Porto trip"]
+    assert (await alice.get("/api/search", params={"q": "nothing like it"})).json() == []
+    for params in ({}, {"q": ""}, {"q": "   "}, {"q": "x" * 501}, {"q": "porto", "limit": 0}):
+        assert (await alice.get("/api/search", params=params)).status_code == 422, params
+    assert (await api().get("/api/search", params={"q": "porto"})).status_code == 401
+
+    assert (await alice.delete(f"/api/conversations/{trip}")).status_code == 204
+    assert (await alice.get("/api/search", params={"q": "porto trip"})).json() == []
+    async with db.session() as store:  # gone from the index, not only from the answers
+        indexed = await store.scalar(
+            text("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'porto'")
+        )
+    assert indexed == 1  # bob's
+    assert [
+        h["conversation_id"]
+        for h in (await bob.get("/api/search", params={"q": "porto trip"})).json()
+    ] == [bobs]
+
+
+async def test_export_everything_includes_memories(api, db):
+    alice, bob = api(), api()
+    conversation = await start(alice, "alice")
+    await start(bob, "bob")
+    alice_id = await user_id(db, "alice")
+    await say(db, alice_id, conversation, "I live in Lisbon")
+    async with db.transaction() as store:
+        await MemoryRepository(store).remember(
+            alice_id, "I live in Lisbon", conversation_id=conversation
+        )
+        await MemoryRepository(store).remember(alice_id, "I live in Porto")
+        await MemoryRepository(store).remember(await user_id(db, "bob"), "I live in Oslo")
+    assert (await alice.delete(f"/api/conversations/{conversation}")).status_code == 204
+
+    memories = json.loads((await alice.get("/api/export")).text)["memories"]
+    assert [(m["text"], m["superseded_at"] is None) for m in memories] == [
+        ("I live in Lisbon", False),
+        ("I live in Porto", True),
+    ]
+    assert memories[0]["source_conversation_id"] is None  # the fact outlived its conversation

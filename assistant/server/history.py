@@ -4,6 +4,7 @@ reminders from the page. Thin: the store's ``HistoryRepository`` does the work."
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -14,6 +15,7 @@ from assistant.server.api import ConversationOut, Current, MessageOut, NoteOut, 
 from assistant.store.history import HistoryRepository
 from assistant.store.models import utcnow
 from assistant.store.repository import ConversationRepository, NoteRepository, ReminderRepository
+from assistant.store.search import SearchRepository
 
 router = APIRouter(prefix="/api", tags=["history"])
 
@@ -45,6 +47,32 @@ class ReminderBody(BaseModel):
         if self.text is None and self.due_at is None:
             raise ValueError("give text, due_at or both")
         return self
+
+
+class SearchHitOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    conversation_id: str
+    conversation_title: str | None
+    message_id: int | None  # None for a summary
+    seq: int
+    role: str  # "user", "assistant" or "summary"
+    created_at: datetime
+    snippet: str
+
+
+@router.get("/search", response_model=list[SearchHitOut])
+async def search(
+    current: Current,
+    store: Store,
+    q: Annotated[str, Query(min_length=1, max_length=500)],
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+):
+    """What the user and the assistant said, across all conversations, best first: each hit's
+    snippet, and the conversation and seq to open it at."""
+    if not q.strip():
+        raise HTTPException(422, "Say what to search for.")
+    return await SearchRepository(store).search(current.user_id, q, limit=limit)
 
 
 @router.get("/conversations", response_model=list[ConversationOut])

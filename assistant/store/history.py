@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, inspect, or_, select, text
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.store.models import (
     Conversation,
+    Memory,
     Message,
     MessageKind,
     Note,
@@ -156,7 +157,7 @@ class HistoryRepository:
 
     async def export_all(self) -> AsyncIterator[str]:
         """Everything of the user as one JSON document, yielded in pieces: conversations with
-        their messages, notes, reminders (and memories, where the store has them). Read in
+        their messages, notes, reminders and memories. Read in
         batches, so a long history never sits in memory whole; run it in one transaction for
         a consistent snapshot."""
         user = await self._session.get(User, self._user_id)
@@ -195,14 +196,9 @@ class HistoryRepository:
                 first = False
             last = (batch[-1].created_at, batch[-1].id)
         yield "]"
-        for name, rows in (
-            ("notes", await self._notes()),
-            ("reminders", await self._reminders()),
-        ):
-            yield f', "{name}": ' + json.dumps(rows)
-        memories = await self._memories()
-        if memories is not None:
-            yield ', "memories": ' + json.dumps(memories)
+        yield ', "notes": ' + json.dumps(await self._notes())
+        yield ', "reminders": ' + json.dumps(await self._reminders())
+        yield ', "memories": ' + json.dumps(await self._memories())
         yield "}"
 
     # ---- helpers
@@ -265,21 +261,25 @@ class HistoryRepository:
             for r in await self._session.scalars(stmt)
         ]
 
-    async def _memories(self) -> list[dict[str, Any]] | None:
-        """The user's memories, if this store has a memories table (None if not)."""
-        connection = await self._session.connection()
-        has = await connection.run_sync(lambda sync: inspect(sync).has_table("memories"))
-        if not has:
-            return None
-        # Read as rows rather than through the memory store's model, so that the export takes
-        # every column that table has.
-        rows = await self._session.execute(
-            text("SELECT * FROM memories WHERE user_id = :user_id ORDER BY id"),
-            {"user_id": self._user_id},
-        )
+    async def _memories(self) -> list[dict[str, Any]]:
+        """Every fact stored about the user, superseded ones (their history) too."""
+        stmt = select(Memory).where(Memory.user_id == self._user_id).order_by(Memory.id)
         return [
-            {key: _plain(value) for key, value in row._mapping.items() if key != "user_id"}
-            for row in rows
+            {
+                "id": m.id,
+                "text": m.text,
+                "subject": m.subject,
+                "pinned": m.pinned,
+                "inferred": m.inferred,
+                "source_conversation_id": m.source_conversation_id,
+                "created_at": _iso(m.created_at),
+                "updated_at": _iso(m.updated_at),
+                "superseded_at": _iso(m.superseded_at),
+                "superseded_by_id": m.superseded_by_id,
+                "use_count": m.use_count,
+                "last_used_at": _iso(m.last_used_at),
+            }
+            for m in await self._session.scalars(stmt)
         ]
 
 
@@ -305,10 +305,6 @@ _LISTED = (
 
 def _now() -> str:
     return utcnow().isoformat()
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _iso(value: datetime | None) -> str | None:

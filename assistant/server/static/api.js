@@ -66,6 +66,8 @@ export function getMessages(conversationId, { before, after } = {}, limit = 100)
   return request(`${conversationPath(conversationId)}/messages?${query}`);
 }
 
+/** What was said, across all conversations: hits with a snippet, a conversation and a seq. */
+export const searchConversations = (q) => request(`/api/search?${new URLSearchParams({ q })}`);
 export const renameConversation = (id, title) => request(conversationPath(id), { method: 'PATCH', body: { title } });
 export const deleteConversation = (id) => request(conversationPath(id), { method: 'DELETE' });
 /** Where a conversation downloads as Markdown (`md`) or JSON. */

@@ -9,6 +9,7 @@
 //   transcript.js  what was said
 //   lists.js       conversations, notes, reminders
 //   history.js     paging through conversations and messages
+//   search.js      search across conversations
 //   notices.js     toasts, the voice status line, the voice badge
 //   tools.js       what tool calls are called (the server's labels)
 //   api.js         the JSON API
@@ -30,12 +31,14 @@ import {
   getToolLabels,
   getUsage,
   renameConversation,
+  searchConversations,
   selectSession,
 } from './api.js';
 import { MessagePager, keepPosition, nearBottom, nearTop } from './history.js';
 import { Call, callView, renderCall } from './call.js';
 import { Layout } from './layout.js';
 import { Lists } from './lists.js';
+import { SearchBox } from './search.js';
 import { messageHandler } from './messages.js';
 import { usageLine } from './format.js';
 import { DEFAULT_VOICE, LlmLimit, VoiceBadge, VoiceStatus, chime, toast as showToast } from './notices.js';
@@ -117,6 +120,15 @@ const lists = new Lists(el, {
     deleteReminder: (id) => act('Could not delete the reminder', () => deleteReminder(id)),
   },
   onError: (title, error) => toast({ title, body: error.message, kind: 'error' }),
+});
+
+const searchBox = new SearchBox({
+  form: $('search-form'),
+  input: $('search-input'),
+  results: $('search-results'),
+  search: (q) => signedIn(() => searchConversations(q)),
+  onOpen: (id, seq) => resumeConversation(id, seq),
+  onError: (error) => toast({ title: 'Could not search', body: error.message, kind: 'error' }),
 });
 
 const call = new Call({
@@ -272,6 +284,7 @@ async function onContinue(event) {
     state.user = selected.user || name;
     state.conversationId = selected.conversation_id;
     lists.reset();
+    searchBox.clear();
     messages = null;
     transcript.clear();
     voiceBadge.set(DEFAULT_VOICE, false);
@@ -316,7 +329,8 @@ function newConversation() {
   });
 }
 
-function resumeConversation(id) {
+/** Opens a conversation (at message `seq`, a search hit; none: at its end). */
+function resumeConversation(id, seq = null) {
   return call.whileChoosing(async () => {
     call.hangUp();
     try {
@@ -325,7 +339,7 @@ function resumeConversation(id) {
       lists.renderConversations();
       layout.closeDrawer();
       layout.setView('talk');
-      await loadHistory(state.conversationId);
+      await loadHistory(state.conversationId, seq);
       return true;
     } catch (error) {
       toast({ title: 'Could not resume that conversation', body: error.message, kind: 'error' });
@@ -353,14 +367,20 @@ async function showUsage() {
 // The open conversation's stored messages, a page at a time (null: nothing to page through).
 let messages = null;
 
-async function loadHistory(conversationId) {
+async function loadHistory(conversationId, seq = null) {
   const pager = new MessagePager((query, size) => signedIn(() => getMessages(conversationId, query, size)));
   messages = null;
-  const [page] = await Promise.all([pager.openAtEnd(), learnToolLabels()]);
+  const opening = seq === null ? pager.openAtEnd() : pager.openAt(seq);
+  const [page] = await Promise.all([opening, learnToolLabels()]);
   transcript.clear();
-  const shown = transcript.history(page);
-  if (shown) transcript.divider('Resumed', 'i-history');
-  el.transcriptScroll.scrollTo({ top: el.transcriptScroll.scrollHeight, behavior: 'instant' });
+  const shown = transcript.history(page, { toEnd: seq === null });
+  const scroller = el.transcriptScroll;
+  if (seq === null) {
+    if (shown) transcript.divider('Resumed', 'i-history');
+    scroller.scrollTo({ top: scroller.scrollHeight, behavior: 'instant' });
+  } else {
+    transcript.showMessage(seq);
+  }
   messages = { id: conversationId, pager };
   fillScreen();
 }

@@ -160,14 +160,29 @@ export class Transcript {
 
   // ---- earlier messages
 
-  /** Shows a resumed conversation's stored messages; returns how many items were shown. */
-  history(messages) {
+  /** Shows a resumed conversation's stored messages; returns how many items were shown.
+   * `toEnd`: scrolled to its end (false: the caller scrolls). */
+  history(messages, { toEnd = true } = {}) {
     const items = historyItems(messages);
     this._mutate(() => {
       for (const item of items) this.list.append(this._historyNode(item));
     });
-    requestAnimationFrame(() => this._scrollToEnd());
+    if (toEnd) requestAnimationFrame(() => this._scrollToEnd());
     return items.length;
+  }
+
+  /** Scrolls to the message `seq` (or the last shown before it) and marks it; false if none. */
+  showMessage(seq) {
+    let found = null;
+    for (const row of this.list.querySelectorAll('[data-seq]')) {
+      if (Number(row.dataset.seq) > seq) break;
+      found = row;
+    }
+    if (!found) return false;
+    this.list.querySelectorAll('.found').forEach((row) => row.classList.remove('found'));
+    found.classList.add('found');
+    found.scrollIntoView({ block: 'center', behavior: 'instant' });
+    return true;
   }
 
   /** Puts earlier stored messages above everything shown; returns how many items. */
