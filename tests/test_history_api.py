@@ -92,7 +92,7 @@ async def page_all(
     client, path: str, cursor_of, limit: int, param: str = "before", cursor=None
 ) -> list[list]:
     pages = []
-    while True:
+    for _ in range(200):  # a cursor that is not followed would page forever
         query = {"limit": limit} | ({param: cursor} if cursor is not None else {})
         response = await client.get(path, params=query)
         assert response.status_code == 200, response.text
@@ -101,6 +101,7 @@ async def page_all(
             return pages
         pages.append(page)
         cursor = cursor_of(page)
+    raise AssertionError(f"still paging after {len(pages)} pages")
 
 
 # ---- paging
