@@ -233,6 +233,20 @@ async def test_rename_delete_export_and_edit_notes_and_reminders(settings, db, t
                 assert (await store.get(Reminder, reminder.id)).conversation_id is None
             await expect(page.get_by_test_id("conversation-item")).to_have_count(1)
 
+            # Deleting the conversation that is open: a new one begins in its place.
+            current = page.locator(f'[data-conversation-id="{other}"]')
+            await current.get_by_test_id("resume").click()
+            await expect(page.get_by_test_id("transcript-user")).to_have_text("something else")
+            page.once("dialog", lambda d: answer(d, True))
+            await current.get_by_test_id("delete").click()
+            await expect(page.get_by_test_id("conversation-item")).to_have_count(0)
+            await expect(page.locator("#conversation-title")).to_have_text("New conversation")
+            await expect(page.get_by_test_id("transcript-user")).to_have_count(0)
+            now_in = await page.evaluate("window.assistantUI.state.conversationId")
+            async with db.session() as store:
+                assert await store.get(Conversation, other) is None
+                assert await store.get(Conversation, now_in) is not None
+
             # A note edited and a reminder moved from their panes.
             note_item = page.get_by_test_id("note-item")
             await note_item.get_by_test_id("edit-note").click()
