@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -245,15 +245,17 @@ def _clean_text(text: str) -> str:
     return flat
 
 
-def _recency(memory: Memory) -> datetime:
-    used = memory.last_used_at
-    return max(memory.updated_at, used) if used is not None else memory.updated_at
-
-
 def block_order(memories: Iterable[Memory]) -> list[Memory]:
-    """Pinned first, then most used, then most recently used or changed."""
+    """Pinned first, then most used, then most recently used, then most recently changed."""
     return sorted(
-        memories, key=lambda m: (not m.pinned, -m.use_count, -_recency(m).timestamp(), -m.id)
+        memories,
+        key=lambda m: (
+            not m.pinned,
+            -m.use_count,
+            -m.last_used_at.timestamp() if m.last_used_at is not None else float("inf"),
+            -m.updated_at.timestamp(),
+            -m.id,
+        ),
     )
 
 
@@ -372,15 +374,16 @@ class MemoryRepository:
 
     async def current(self, user_id: int, *, limit: int | None = None) -> list[Memory]:
         """The facts not superseded, in the block's order (pinned, most used, most recent)."""
-        recency = case(
-            (Memory.last_used_at > Memory.updated_at, Memory.last_used_at),
-            else_=Memory.updated_at,
-        )
+        # The order of ix_memories_block, walked backwards (NULLs sort last when descending).
         stmt = (
             select(Memory)
             .where(Memory.user_id == user_id, Memory.superseded_at.is_(None))
             .order_by(
-                Memory.pinned.desc(), Memory.use_count.desc(), recency.desc(), Memory.id.desc()
+                Memory.pinned.desc(),
+                Memory.use_count.desc(),
+                Memory.last_used_at.desc(),
+                Memory.updated_at.desc(),
+                Memory.id.desc(),
             )
             .limit(limit)
             .execution_options(populate_existing=True)
@@ -539,7 +542,7 @@ def _choose(candidates: list[Memory], what: str) -> list[Memory]:
     needed = len(terms) if len(terms) <= 3 else -(-len(terms) * 3 // 4)
     scored = []
     for memory in candidates:
-        held = set(content_terms(memory.text)) | set(memory.subject.split())
+        held = set(content_terms(memory.text)) | {stem(w) for w in memory.subject.split()}
         hits = sum(1 for term in terms if term in held)
         if hits >= needed:
             scored.append((hits, memory))

@@ -10,26 +10,36 @@ an answer often comes a turn after the words that name its topic ("the Porto tri
 take the train").
 
 Relevance, without a language model: the query's content terms (stopwords and words about
-talking, like "said" or "discuss", left out) are matched against each hit; a hit is relevant
-when it holds at least half of them (all of one or two). Nothing relevant gives an empty list,
-so the model can say it does not know instead of reading out the nearest noise.
+talking or asking, like "said" or "name", left out) are matched against each hit; a hit is
+relevant when it holds at least half of them (a third within explicit time bounds), every person
+("my brother's car" is not answered by "my car") and every name ("Paris", "Leo") it says.
+Nothing relevant gives an empty list, so the model can say it does not know instead of reading
+out the nearest noise.
+bench/README.md has what this rule trades (recall against abstention, on the bench's cases).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, column, func, literal_column, select, table, tuple_
+from sqlalchemy import String, and_, column, func, literal_column, select, table, type_coerce
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.store.models import Conversation, Message, MessageKind, Role
-from assistant.store.terms import META_WORDS, content_terms, stem, words
+from assistant.store.terms import META_WORDS, RELATIONS, SYNONYMS, content_terms, stem, words
 
 MAX_QUERY_TERMS = 12
+# A word in this many messages or more is common (its count stops there).
+COMMON = 500
+# The share of the query's weight a hit must hold; less within explicit time bounds, which
+# already say much of what is asked for.
+RELEVANCE = 0.5
+BOUNDED_RELEVANCE = 0.34
 # Candidates bm25 ranks before the relevance rule picks; more costs time, fewer risks a relevant
 # message ranked low by a long one.
 CANDIDATES = 60
@@ -63,14 +73,36 @@ def query_terms(query: str) -> list[str]:
     return list(seen.values())[:MAX_QUERY_TERMS]
 
 
+def named_terms(query: str) -> set[str]:
+    """The stems of the names in a query ("Paris", "Leo's", "French"): capitalised words that
+    carry meaning. A hit must hold them: "the hotel in Paris" is not answered by a Lisbon one."""
+    named = set()
+    for raw in re.findall(r"[^\W\d_][\w'’-]*", query):
+        if raw[:1].isupper() and raw != "I":
+            named.update(content_terms(raw, META_WORDS))
+    return named
+
+
 def _fts_match(terms: list[str]) -> str:
-    # Each term quoted: FTS5 syntax in what the model typed (AND, NEAR, *, col:) stays text.
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    """Any of the terms, each also as the other words for it ("father" finds "dad").
+
+    Each term quoted: FTS5 syntax in what the model typed (AND, NEAR, *, col:) stays text."""
+    variants: dict[str, None] = {}
+    for term in terms:
+        for variant in (term, *_SPELLINGS.get(term, ())):
+            variants.setdefault(variant, None)
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in variants)
 
 
-def needed_matches(count: int) -> int:
-    """How many of a query's content terms a relevant hit must hold."""
-    return count if count <= 2 else (count + 1) // 2
+_RELATION_STEMS = frozenset(stem(word) for word in RELATIONS)
+_SPELLINGS: dict[str, list[str]] = {}
+for _variant, _canonical in SYNONYMS.items():
+    _SPELLINGS.setdefault(_canonical, []).append(_variant)
+
+
+def relevance(held: set[str], terms: list[str]) -> float:
+    """The share of the query's content terms (stems) a hit holds."""
+    return sum(1 for term in terms if term in held) / len(terms) if terms else 0.0
 
 
 def snippet(content: str, terms: list[str], max_chars: int = SNIPPET_CHARS) -> str:
@@ -151,6 +183,13 @@ class SearchRepository:
         terms = query_terms(query)
         if not terms or limit < 1:
             return []
+        try:
+            counts = await self._document_counts(terms)
+        except OperationalError:
+            return []  # e.g. an FTS5-less SQLite: recall degrades to nothing, never an error
+        # Words in very many messages find little and cost much: the rarer ones are looked up,
+        # and all of them still count for relevance.
+        looked_up = [t for t in terms if counts[t] < COMMON] or [min(terms, key=counts.__getitem__)]
         stmt = (
             select(
                 Message.id,
@@ -166,7 +205,7 @@ class SearchRepository:
             .select_from(_messages_fts)
             .join(Message, Message.id == _messages_fts.c.rowid)
             .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(literal_column("messages_fts").op("MATCH")(_fts_match(terms)))
+            .where(literal_column("messages_fts").op("MATCH")(_fts_match(looked_up)))
             .where(Conversation.user_id == user_id)
             .order_by(_score)
             .limit(CANDIDATES)
@@ -175,27 +214,31 @@ class SearchRepository:
             stmt = stmt.where(Message.created_at >= since)
         if until is not None:
             stmt = stmt.where(Message.created_at < until)
-        try:
-            rows = (await self._session.execute(stmt)).all()
-        except OperationalError:
-            return []  # e.g. an FTS5-less SQLite: recall degrades to nothing, never an error
+        rows = (await self._session.execute(_with_following(stmt))).all()
         if not rows:
             return []
-        following = await self._following(rows)
-        stems = [stem(t.lower()) for t in terms]
-        needed = needed_matches(len(stems))
+        stems = list(dict.fromkeys(stem(t.lower()) for t in terms))
+        # Rarer words say more: of two hits holding as many terms, the one with the rarer ones
+        # comes first (bm25 alone favours short messages, of which there are many copies).
+        rarity = {stem(t.lower()): math.log(1 + COMMON / (1 + counts[t])) for t in terms}
+        bounded = since is not None or until is not None
+        required = {term for term in stems if term in _RELATION_STEMS} | named_terms(query)
         scored = []
         for row in rows:
             summary = row.kind == MessageKind.SUMMARY
             parts = [("summary" if summary else str(row.role), row.content or "")]
             if not summary:
-                parts += following.get((row.conversation_id, row.seq), [])
+                parts += [_split(row.next1), _split(row.next2)][: FOLLOWING if row.next1 else 0]
+                parts = [part for part in parts if part[1]]
             held = set(content_terms(" ".join(text for _, text in parts)))
-            matched = sum(1 for s in stems if s in held)
-            if matched < needed:
+            if not required <= held:
                 continue
-            # bm25 is negative, better when lower; a term held counts for more than ranking.
-            scored.append((matched - row.score / 100, row, parts))
+            coverage = relevance(held, stems)
+            if coverage < (BOUNDED_RELEVANCE if bounded else RELEVANCE):
+                continue
+            weight = sum(rarity[term] for term in stems if term in held)
+            # bm25 is negative, better when lower.
+            scored.append(((coverage, weight, -row.score), row, parts))
         scored.sort(key=lambda item: item[0], reverse=True)
         hits: list[SearchHit] = []
         taken: dict[str, list[int]] = {}
@@ -215,35 +258,60 @@ class SearchRepository:
                     role="summary" if summary else str(row.role),
                     created_at=row.created_at,
                     snippet=_exchange(parts, terms, SNIPPET_CHARS),
-                    score=round(score, 4),
+                    score=round(score[0] + score[1] / 100, 4),
                 )
             )
             if len(hits) >= limit:
                 break
         return hits
 
-    async def _following(self, rows: list[Any]) -> dict[tuple[str, int], list[tuple[str, str]]]:
-        """For each matched message, the searchable messages right after it."""
-        wanted = {
-            (row.conversation_id, row.seq + step)
-            for row in rows
-            if row.kind != MessageKind.SUMMARY
-            for step in range(1, _LOOK_AHEAD + 1)
-        }
-        if not wanted:
-            return {}
-        found = await self._session.execute(
-            select(Message.conversation_id, Message.seq, Message.role, Message.content).where(
-                tuple_(Message.conversation_id, Message.seq).in_(sorted(wanted)), _searchable()
+    async def _document_counts(self, terms: list[str]) -> dict[str, int]:
+        """In how many messages (of anyone's) each term is, counted up to ``COMMON``: one
+        statement, each count stopping at the cap, so a common word costs no more than a rare
+        one."""
+        counts = [
+            select(func.count())
+            .select_from(
+                select(literal_column("1"))
+                .select_from(_messages_fts)
+                .where(literal_column("messages_fts").op("MATCH")(_fts_match([term])))
+                .limit(COMMON)
+                .subquery()
             )
+            .scalar_subquery()
+            for term in terms
+        ]
+        row = (await self._session.execute(select(*counts))).one()
+        return dict(zip(terms, row, strict=True))
+
+
+_SEPARATOR = "\x1f"
+
+
+def _split(labelled: str | None) -> tuple[str, str]:
+    role, _, text = (labelled or "").partition(_SEPARATOR)
+    return role, text
+
+
+def _with_following(candidates: Any) -> Any:
+    """The candidates, each with the (at most two) searchable messages that follow it in its
+    conversation, in the same statement: correlated subqueries that walk the (conversation_id,
+    seq) index for the candidates only, after the ranking has cut them to ``CANDIDATES``."""
+    cand = candidates.subquery("cand")
+    after = [
+        select(type_coerce(Message.role, String) + _SEPARATOR + Message.content)
+        .where(
+            Message.conversation_id == cand.c.conversation_id,
+            Message.seq > cand.c.seq,
+            Message.seq <= cand.c.seq + _LOOK_AHEAD,
+            cand.c.kind != MessageKind.SUMMARY,
+            _searchable(),
         )
-        by_place = {(c, seq): (str(role), content) for c, seq, role, content in found}
-        out: dict[tuple[str, int], list[tuple[str, str]]] = {}
-        for row in rows:
-            after = [
-                by_place[(row.conversation_id, row.seq + step)]
-                for step in range(1, _LOOK_AHEAD + 1)
-                if (row.conversation_id, row.seq + step) in by_place
-            ]
-            out[(row.conversation_id, row.seq)] = after[:FOLLOWING]
-        return out
+        .order_by(Message.seq)
+        .limit(1)
+        .offset(skip)
+        .correlate(cand)
+        .scalar_subquery()
+        for skip in range(FOLLOWING)
+    ]
+    return select(cand, after[0].label("next1"), after[1].label("next2")).order_by(cand.c.score)

@@ -85,6 +85,9 @@ SYNONYMS = {
     "organise": "organize",
     "travelling": "traveling",
     "theatre": "theater",
+    "afraid": "fear",
+    "scared": "fear",
+    "frightened": "fear",
 }
 
 STOPWORDS = frozenset(
@@ -98,8 +101,8 @@ STOPWORDS = frozenset(
     what which who whom whose this that these those am is are was were be been being have has
     had having do does did doing would could might must shall may
     oh ok okay yes yeah well um uh hmm please thanks thank hey hi hello
-    let us one thing things something anything everything stuff
-    currently anymore still ever today's
+    let us one thing things something anything everything stuff how much many when where why
+    currently anymore still ever today's new
     """.split()
 )
 
@@ -111,6 +114,17 @@ META_WORDS = frozenset(
     said say says saying tell told telling talk talked talking speak spoke discuss discussed
     discussing mention mentioned mentioning conversation conversations chat chatted asked ask
     decide decided earlier previously again know knew think thought
+    name names named called number time times date thing gave give got get tried try want
+    wanted like liked
+    """.split()
+)
+
+# People a question can be about: "my brother's car" is not answered by "my car".
+RELATIONS = frozenset(
+    """
+    sister brother mother father wife husband partner son daughter boss manager friend
+    girlfriend boyfriend fiance fiancee grandmother grandfather aunt uncle cousin niece nephew
+    neighbor neighbour colleague roommate flatmate child children baby parent parents
     """.split()
 )
 
@@ -121,7 +135,8 @@ NEGATIONS = frozenset({"not", "no", "never", "nor"})
 def normalise_text(text: str) -> str:
     """Lower case, one apostrophe, accents kept (the FTS index folds them itself)."""
     text = unicodedata.normalize("NFKC", text).lower()
-    return text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    return re.sub(r"\be-mail", "email", text)
 
 
 def words(text: str) -> list[str]:
@@ -150,17 +165,16 @@ def stem(word: str) -> str:
     "lived" and "live" all give "liv")."""
     if len(word) <= 3 or not word.isalpha():
         return word
-    for suffix, replacement in (("ies", "y"), ("ied", "y")):
-        if word.endswith(suffix) and len(word) > 4:
-            return word[: -len(suffix)] + replacement
+    if word.endswith(("ies", "ied")) and len(word) > 4:
+        return word[:-3]
     if word.endswith("ing") and len(word) > 5:
         word = _undouble(word[:-3])
     elif word.endswith("ed") and len(word) > 4 and not word.endswith("eed"):
         word = _undouble(word[:-2])
     elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
         word = word[:-1]
-    if word.endswith("e") and len(word) > 3:
-        word = word[:-1]
+    if word.endswith(("e", "y")) and len(word) > 3:
+        word = word[:-1]  # "live" meets "lived", "expiry" meets "expires"
     return word
 
 

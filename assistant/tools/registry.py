@@ -6,6 +6,7 @@ from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 
 from assistant.tools.base import Tool, ToolContext, function_schemas
 from assistant.tools.emotion import VOICE_TOOLS
+from assistant.tools.memory import MEMORY_TOOLS
 from assistant.tools.notes import NOTE_TOOLS
 from assistant.tools.reminders import REMINDER_TOOLS
 
@@ -14,6 +15,7 @@ TOOLS_BY_TOPIC: dict[str, list[Tool]] = {
     "notes": NOTE_TOOLS,
     "reminders": REMINDER_TOOLS,
     "voice": VOICE_TOOLS,
+    "memory": MEMORY_TOOLS,
 }
 ALL_TOOLS: list[Tool] = [tool for tools in TOOLS_BY_TOPIC.values() for tool in tools]
 

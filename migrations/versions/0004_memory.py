@@ -72,7 +72,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_memories"),
     )
     op.create_index("ix_memories_user_id_subject", "memories", ["user_id", "subject"])
-    op.create_index("ix_memories_user_id_superseded_at", "memories", ["user_id", "superseded_at"])
+    # The block's order, read off the index (models.Memory says why).
+    op.create_index(
+        "ix_memories_block",
+        "memories",
+        ["user_id", "superseded_at", "pinned", "use_count", "last_used_at", "updated_at"],
+    )
     op.create_index("ix_memories_source_conversation_id", "memories", ["source_conversation_id"])
     op.create_index("ix_memories_source_message_id", "memories", ["source_message_id"])
     op.create_index("ix_memories_superseded_by_id", "memories", ["superseded_by_id"])

@@ -231,3 +231,18 @@ def test_the_block_puts_pinned_then_used_then_recent_first_and_skips_what_does_n
         "- newer and unused",
         "- old and unused",
     ]
+
+
+async def test_spelling_variants_are_one_subject(db: Database, alice: int) -> None:
+    await remember(db, alice, "My email is ana@old.com")
+    newer = await remember(db, alice, "My e-mail is ana@new.com")
+    assert [m.text for m in newer.superseded] == ["My email is ana@old.com"]
+    await remember(db, alice, "I'm afraid of flying")
+    assert await forget(db, alice, "my fear of flying") == ["I'm afraid of flying"]
+
+
+async def test_forget_by_a_word_of_the_subject(db: Database, alice: int) -> None:
+    await remember(db, alice, "I'm allergic to peanuts")
+    await remember(db, alice, "I'm allergic to cats")
+    assert await forget(db, alice, "the peanut allergy") == ["I'm allergic to peanuts"]
+    assert await current(db, alice) == ["I'm allergic to cats"]

@@ -147,3 +147,24 @@ def test_snippet_keeps_short_messages_whole_and_cuts_long_ones_around_the_match(
     cut = snippet(long, ["passport"], max_chars=120)
     assert "passport is in the blue drawer" in cut and len(cut) <= 122
     assert cut.startswith("…") and cut.endswith("…")
+
+
+async def test_a_person_or_a_name_in_the_query_must_be_in_the_hit(db: Database, alice: int) -> None:
+    await conversation(db, alice, ("user", "My car needs new tyres"), ("assistant", "Winter ones?"))
+    await conversation(db, alice, ("user", "We booked a hotel in Lisbon"), ("assistant", "Nice."))
+    assert await search(db, alice, "my brother's car") == []
+    assert await search(db, alice, "the hotel in Paris") == []
+    assert len(await search(db, alice, "the hotel in Lisbon")) == 1
+    assert len(await search(db, alice, "car tyres")) == 1
+
+
+async def test_rarer_words_rank_first_among_equally_matching_hits(db: Database, alice: int) -> None:
+    # bm25 alone would put the short "weekend plans" messages first; "garden" is the rarer word.
+    for n in range(30):
+        await conversation(db, alice, ("user", f"hello there number {n}"))
+    for n in range(2):
+        await conversation(db, alice, ("user", f"weekend plans {n}"))
+    long_words = " ".join(f"word{k}" for k in range(60))
+    garden = await conversation(db, alice, ("user", f"For the garden: raised beds, {long_words}"))
+    hits = await search(db, alice, "plans for the garden")
+    assert len(hits) == 3 and hits[0].conversation_id == garden

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from assistant.store.models import Conversation, Note, Reminder, ReminderStatus
-from assistant.store.repository import NoteRepository, ReminderRepository
+from assistant.store.memories import MemoryRepository
+from assistant.store.models import Conversation, Memory, Note, Reminder, ReminderStatus
+from assistant.store.repository import ConversationRepository, NoteRepository, ReminderRepository
 from assistant.tools.base import Tool
 from assistant.tools.registry import ALL_TOOLS
 from tests.tools.conftest import NOW
@@ -54,6 +55,14 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
             "whenever",
         ]
     ),
+}
+PLAUSIBLE |= {
+    "fact": st.sampled_from(
+        ["I live in Lisbon", "my sister is called Ana", "I like jazz", "I like tea", " ", "x" * 501]
+    ),
+    "what": st.sampled_from(["where I live", "jazz", "my sister", "1", "2", "everything", " "]),
+    "query": st.sampled_from(["milk", "alice", "bob note", "what did we say", "", "NEAR(*"]),
+    "when": PLAUSIBLE["when"] | st.sampled_from(["last week", "in March", "yesterday"]),
 }
 words = st.sampled_from(["milk", "alice note 1", "call mom", "  ", ""]) | st.text(max_size=60)
 
@@ -105,7 +114,9 @@ async def snapshot(db, user_id: int) -> dict[str, Any]:
         notes = await session.scalars(select(Note).where(Note.user_id == user_id))
         reminders = await session.scalars(select(Reminder).where(Reminder.user_id == user_id))
         voices = await session.scalars(select(Conversation).where(Conversation.user_id == user_id))
+        memories = await session.scalars(select(Memory).where(Memory.user_id == user_id))
         return {
+            "memories": {m.id: (m.text, m.superseded_at is None) for m in memories},
             "notes": {n.id: n.content for n in notes},
             "reminders": {r.id: (r.text, r.due_at, r.status) for r in reminders},
             "voice": {c.id: (c.emotion, c.speed, c.volume) for c in voices},
@@ -132,6 +143,28 @@ def expected_after(tool: Tool, before: dict, after: dict, result: dict) -> dict:
         text, due, status = before["reminders"][reminder_id]
         assert status is ReminderStatus.PENDING
         expected["reminders"][reminder_id] = (text, due, ReminderStatus.CANCELLED)
+    elif tool.name == "remember":
+        if not result.get("already_known"):
+            new = [key for key in after["memories"] if key not in before["memories"]]
+            assert len(new) == 1 and after["memories"][new[0]] == (result["remembered"], True)
+            expected["memories"][new[0]] = after["memories"][new[0]]
+            replaced = sorted(
+                text
+                for text, _ in (
+                    before["memories"][k]
+                    for k in before["memories"]
+                    if before["memories"][k][1] and not after["memories"][k][1]
+                )
+            )
+            assert replaced == sorted(result.get("replaced", []))
+            for key, (text, is_current) in before["memories"].items():
+                if is_current and text in replaced:
+                    expected["memories"][key] = (text, False)
+    elif tool.name == "forget":
+        gone = [key for key in before["memories"] if key not in after["memories"]]
+        assert sorted(before["memories"][k][0] for k in gone) == sorted(result["forgotten"])
+        for key in gone:
+            del expected["memories"][key]
     elif tool.name == "set_voice":
         conversation = next(iter(after["voice"]))
         expected["voice"][conversation] = (result["emotion"], result["speed"], result["volume"])
@@ -150,6 +183,11 @@ async def seeded(make_context):
             for n in range(3):
                 await notes.add(f"{prefix} note {n} milk")
                 await reminders.add(f"{prefix} reminder {n}", NOW.replace(hour=20), "UTC")
+            for fact in ("I live in Paris", f"{prefix} likes jazz", "my sister is called Eva"):
+                await MemoryRepository(session).remember(context.user_id, fact)
+            await ConversationRepository(session, context.user_id).append(
+                context.conversation_id, "user", f"{prefix} note about milk and the Porto trip"
+            )
     return alice, bob
 
 

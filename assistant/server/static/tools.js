@@ -2,7 +2,7 @@
 // tools registry): "took a note" once done, "taking a note" while it runs, and an icon by topic.
 
 // Symbol ids in index.html, per topic of the registry.
-const TOPIC_ICONS = Object.freeze({ notes: 'i-note', reminders: 'i-bell', voice: 'i-wave' });
+const TOPIC_ICONS = Object.freeze({ notes: 'i-note', reminders: 'i-bell', voice: 'i-wave', memory: 'i-memory' });
 
 export class ToolLabels {
   constructor(labels = []) {
