@@ -272,6 +272,9 @@ async def api_app(settings, db):
 async def test_token_usage_is_summed_and_never_shown_to_another_user(api, db):
     alice, bob = api(), api()
     talk = (await start(alice, "alice"))["conversation_id"]
+    async with db.transaction() as store:  # said in: kept when alice starts another
+        alice_id = (await UserRepository(store).get_by_name("alice")).id
+        await ConversationRepository(store, alice_id).append(talk, "user", "hello")
     other = (await start(alice, "alice"))["conversation_id"]
     bobs = (await start(bob, "bob"))["conversation_id"]
     now = datetime.now(UTC)

@@ -71,6 +71,10 @@ class VoiceBots:
         """Held while a session takes its conversation over, and while typed words go in."""
         return self._conversation_locks.setdefault(conversation_id, asyncio.Lock())
 
+    def live_conversations(self) -> set[str]:
+        """Conversations a voice session is in, or is starting in."""
+        return set(self._live) | set(self._conversation_locks)
+
     def warm_up(self) -> None:
         """Start importing the voice stack in a worker thread (the app does it on start)."""
         if self._warming is None:

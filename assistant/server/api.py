@@ -34,6 +34,7 @@ from assistant.server.web_sessions import (
     current_session,
     get_web_sessions,
 )
+from assistant.store.history import HistoryRepository
 from assistant.store.memories import MEMORY_MAX_CHARS, MemoryRepository
 from assistant.store.repository import (
     ConversationRepository,
@@ -183,11 +184,16 @@ Current = Annotated[WebSession, Depends(current_session)]
 @router.post("/session", response_model=SessionResponse)
 async def select_session(
     body: SessionRequest,
+    request: Request,
     response: Response,
     store: Store,
     sessions: Annotated[WebSessions, Depends(get_web_sessions)],
 ) -> SessionResponse:
-    """Say who is talking and which conversation the next voice session continues."""
+    """Say who is talking and which conversation the next voice session continues.
+
+    The conversation this browser leaves, if nothing was said in it, is deleted, with any
+    other of the user's that no browser or call is in: an empty conversation is never kept
+    for long, so starting new ones never piles them up."""
     user = await UserRepository(store).get_or_create(body.user, timezone=body.timezone)
     conversations = ConversationRepository(store, user.id)
     if body.conversation_id is None:
@@ -204,27 +210,11 @@ async def select_session(
         timezone=user.timezone,
     )
     sessions.save(session)
+    sessions.retire(request.cookies.get(COOKIE_NAME))
+    in_use = sessions.conversations_of(user.id) | request.app.state.bots.live_conversations()
+    await HistoryRepository(store, user.id).drop_empty(in_use)
     response.set_cookie(COOKIE_NAME, session.token, httponly=True, samesite="strict")
     return SessionResponse(user=user.name, conversation_id=conversation.id)
-
-
-@router.get("/conversations", response_model=list[ConversationOut])
-async def list_conversations(current: Current, store: Store) -> list[ConversationOut]:
-    """Conversations with at least one message, most recent first."""
-    rows = await ConversationRepository(store, current.user_id).list()
-    return [
-        ConversationOut.model_validate(row, from_attributes=True)
-        for row in rows
-        if row.message_count > 0
-    ]
-
-
-@router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
-async def conversation_messages(conversation_id: str, current: Current, store: Store):
-    conversations = ConversationRepository(store, current.user_id)
-    if await conversations.get(conversation_id) is None:
-        raise HTTPException(404, "No such conversation for this user.")
-    return await conversations.messages(conversation_id)
 
 
 @router.get("/conversations/{conversation_id}/usage", response_model=ConversationUsageOut)

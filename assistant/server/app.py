@@ -24,7 +24,7 @@ from assistant.config import Settings
 from assistant.runtime.chat import Chat
 from assistant.runtime.live_sessions import VoiceBots
 from assistant.runtime.reminders import ReminderScheduler
-from assistant.server import api, chat, rtc
+from assistant.server import api, chat, history, rtc
 from assistant.server.rtc import Signalling
 from assistant.server.security import AccessToken, BodySizeLimit, invalid_request
 from assistant.server.web_sessions import WebSessions
@@ -85,6 +85,7 @@ def create_app(
         app.add_middleware(AccessToken, token=settings.access_token.get_secret_value())
 
     app.include_router(api.router)
+    app.include_router(history.router)
     app.include_router(rtc.router)
     app.include_router(chat.router)
 

@@ -35,6 +35,15 @@ class WebSessions:
     def get(self, token: str | None) -> WebSession | None:
         return self._by_token.get(token) if token else None
 
+    def retire(self, token: str | None) -> None:
+        """Forget a selection its browser has replaced (the cookie now names another)."""
+        if token:
+            self._by_token.pop(token, None)
+
+    def conversations_of(self, user_id: int) -> set[str]:
+        """The conversations the user's browsers are in."""
+        return {s.conversation_id for s in self._by_token.values() if s.user_id == user_id}
+
 
 def get_web_sessions(request: Request) -> WebSessions:
     return request.app.state.web_sessions

@@ -520,6 +520,42 @@ class ReminderRepository(_UserScoped):
             reminder_id, Reminder.status == ReminderStatus.PENDING, status=ReminderStatus.CANCELLED
         )
 
+    async def update(
+        self, reminder_id: int, *, text: str | None = None, due_at_utc: datetime | None = None
+    ) -> Reminder | None:
+        """Change a pending reminder's words or time (``None`` leaves one as it is); None if
+        there is no pending reminder of that id (delivered, cancelled, being said, or none)."""
+        values: dict[str, Any] = {}
+        if text is not None:
+            values["text"] = _require_text(text, "reminder text")
+        if due_at_utc is not None:
+            values["due_at"] = _require_aware(due_at_utc, "due_at_utc")
+        if not values:
+            reminder = await self.get(reminder_id)
+            return reminder if reminder and reminder.status == ReminderStatus.PENDING else None
+        stmt = (
+            sql_update(Reminder)
+            .where(
+                Reminder.id == reminder_id,
+                Reminder.user_id == self._user_id,
+                Reminder.status == ReminderStatus.PENDING,
+            )
+            .values(**values)
+            .returning(Reminder)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        reminder = await self._session.scalar(stmt)
+        await self._session.flush()
+        return reminder
+
+    async def delete(self, reminder_id: int) -> bool:
+        """Forget a reminder, whatever its state (one being said is said to its end)."""
+        result = await self._session.execute(
+            delete(Reminder).where(Reminder.id == reminder_id, Reminder.user_id == self._user_id)
+        )
+        await self._session.flush()
+        return bool(result.rowcount)
+
     async def claim(
         self, reminder_id: int, claimed_by: str, now: datetime, until: datetime
     ) -> bool:

@@ -103,4 +103,16 @@ test('a resumed conversation shows what was said and a line per tool call, not t
     { role: 'tool', name: null },
   ]);
   assert.deepEqual(historyItems(null), []);
+  // A page from the server carries each message's seq: its items keep it (a search opens there).
+  assert.deepEqual(
+    historyItems([
+      { seq: 7, role: 'user', content: 'hi' },
+      { seq: 8, role: 'assistant', content: 'Hello.', tool_calls: [{ name: 'take_note' }] },
+    ]),
+    [
+      { role: 'user', text: 'hi', seq: 7 },
+      { role: 'assistant', text: 'Hello.', interrupted: false, seq: 8 },
+      { role: 'tool', name: 'take_note', seq: 8 },
+    ],
+  );
 });

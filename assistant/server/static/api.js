@@ -48,8 +48,35 @@ export function selectSession(user, conversationId) {
   });
 }
 
-export const getConversations = () => request('/api/conversations');
-export const getMessages = (conversationId) => request(`/api/conversations/${encodeURIComponent(conversationId)}/messages`);
+const conversationPath = (id) => `/api/conversations/${encodeURIComponent(id)}`;
+
+/** A page of conversations, most recent first: those after id `before` (null: the newest). */
+export function getConversations(before = null, limit = 50) {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (before) query.set('before', before);
+  return request(`/api/conversations?${query}`);
+}
+
+/** A page of messages, oldest first: `{before}` the newest before that seq, `{after}` the
+ * oldest after it, `{}` the newest of all. */
+export function getMessages(conversationId, { before, after } = {}, limit = 100) {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (before !== undefined) query.set('before', String(before));
+  if (after !== undefined) query.set('after', String(after));
+  return request(`${conversationPath(conversationId)}/messages?${query}`);
+}
+
+/** What was said, across all conversations: hits with a snippet, a conversation and a seq. */
+export const searchConversations = (q) => request(`/api/search?${new URLSearchParams({ q })}`);
+export const renameConversation = (id, title) => request(conversationPath(id), { method: 'PATCH', body: { title } });
+export const deleteConversation = (id) => request(conversationPath(id), { method: 'DELETE' });
+/** Where a conversation downloads as Markdown (`md`) or JSON. */
+export const exportUrl = (id, format) => `${conversationPath(id)}/export?format=${format}`;
+export const EXPORT_ALL_URL = '/api/export';
+export const editNote = (id, content) => request(`/api/notes/${id}`, { method: 'PATCH', body: { content } });
+export const deleteNote = (id) => request(`/api/notes/${id}`, { method: 'DELETE' });
+export const editReminder = (id, changes) => request(`/api/reminders/${id}`, { method: 'PATCH', body: changes });
+export const deleteReminder = (id) => request(`/api/reminders/${id}`, { method: 'DELETE' });
 export const getNotes = () => request('/api/notes');
 export const getReminders = () => request('/api/reminders');
 export const getToolLabels = () => request('/api/tools');

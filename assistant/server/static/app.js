@@ -9,6 +9,8 @@
 //   transcript.js  what was said
 //   lists.js       conversations, notes, reminders
 //   memory.js      what the assistant knows about the user
+//   history.js     paging through conversations and messages
+//   search.js      search across conversations
 //   notices.js     toasts, the voice status line, the voice badge
 //   tools.js       what tool calls are called (the server's labels)
 //   typing.js      the message box, typed turns, each reply's timings
@@ -18,23 +20,32 @@
 //   icon.js        the page's icons
 
 import {
+  deleteConversation,
   deleteMemory,
+  deleteNote,
+  deleteReminder,
+  editNote,
+  editReminder,
   forgetEverything,
-  getConversationUsage,
   getConversations,
+  getConversationUsage,
   getMemories,
   getMessages,
   getNotes,
   getReminders,
   getToolLabels,
   getUsage,
+  renameConversation,
+  searchConversations,
   selectSession,
   updateMemory,
 } from './api.js';
 import { Call, callView, renderCall } from './call.js';
+import { MessagePager, keepPosition, nearBottom, nearTop } from './history.js';
 import { Layout } from './layout.js';
 import { Lists } from './lists.js';
 import { MemoryPane } from './memory.js';
+import { SearchBox } from './search.js';
 import { messageHandler } from './messages.js';
 import { usageLine } from './format.js';
 import { DEFAULT_VOICE, LlmLimit, VoiceBadge, VoiceStatus, chime, toast as showToast } from './notices.js';
@@ -59,6 +70,8 @@ const el = {
   newConversation: $('new-conversation'),
   conversations: $('conversations'),
   conversationsEmpty: $('conversations-empty'),
+  conversationsMore: $('conversations-more'),
+  transcriptScroll: $('transcript-scroll'),
   conversationCount: $('conversation-count'),
   conversationTitle: $('conversation-title'),
   conversationSub: $('conversation-sub'),
@@ -100,12 +113,20 @@ const layout = new Layout({ main: el.main, drawerToggle: $('drawer-toggle'), dra
 
 const lists = new Lists(el, {
   fetch: {
-    conversations: () => signedIn(getConversations),
+    conversations: (before, limit) => signedIn(() => getConversations(before, limit)),
     notes: () => signedIn(getNotes),
     reminders: () => signedIn(getReminders),
   },
   currentId: () => state.conversationId,
   onResume: (id) => resumeConversation(id),
+  actions: {
+    renameConversation: (id, title) => act('Could not rename it', () => renameConversation(id, title)),
+    deleteConversation: (id) => act('Could not delete it', () => removeConversation(id)),
+    editNote: (id, content) => act('Could not change the note', () => editNote(id, content)),
+    deleteNote: (id) => act('Could not delete the note', () => deleteNote(id)),
+    editReminder: (id, changes) => act('Could not change the reminder', () => editReminder(id, changes)),
+    deleteReminder: (id) => act('Could not delete the reminder', () => deleteReminder(id)),
+  },
   onError: (title, error) => toast({ title, body: error.message, kind: 'error' }),
 });
 
@@ -130,6 +151,14 @@ const memory = new MemoryPane(
     onError: (title, error) => toast({ title, body: error.message, kind: 'error' }),
   },
 );
+const searchBox = new SearchBox({
+  form: $('search-form'),
+  input: $('search-input'),
+  results: $('search-results'),
+  search: (q) => signedIn(() => searchConversations(q)),
+  onOpen: (id, seq) => resumeConversation(id, seq),
+  onError: (error) => toast({ title: 'Could not search', body: error.message, kind: 'error' }),
+});
 
 const call = new Call({
   openSession() {
@@ -189,6 +218,37 @@ const typing = new TypingBox(
 
 // ---------------------------------------------------------------------------------------------
 // The session cookie, and the server's names for tool calls
+
+/** A change to the user's data: true once done, or a toast saying why not. */
+async function act(title, change) {
+  try {
+    await signedIn(change);
+    return true;
+  } catch (error) {
+    toast({ title, body: error.message, kind: 'error' });
+    return false;
+  }
+}
+
+const HANG_UP_WAIT_MS = 250;
+const HANG_UP_TRIES = 20;
+
+/** Deletes a conversation; the current one is hung up first and a new one begins. */
+async function removeConversation(id) {
+  const current = id === state.conversationId;
+  if (current && call.session) call.hangUp();
+  // The server refuses (409) until the call it was in has ended there too.
+  for (let tries = 1; ; tries++) {
+    try {
+      await deleteConversation(id);
+      break;
+    } catch (error) {
+      if (error.status !== 409 || !current || tries >= HANG_UP_TRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, HANG_UP_WAIT_MS));
+    }
+  }
+  if (current) await newConversation();
+}
 
 /** A GET of the user's data; if the session cookie is gone (401), re-selects the same user and
  * conversation once. */
@@ -268,6 +328,8 @@ async function onContinue(event) {
     state.conversationId = selected.conversation_id;
     lists.reset();
     memory.reset();
+    searchBox.clear();
+    messages = null;
     transcript.clear();
     voiceBadge.set(DEFAULT_VOICE, false);
     el.userLabel.textContent = state.user;
@@ -297,6 +359,7 @@ function newConversation() {
     try {
       const selected = await selectSession(state.user, null);
       state.conversationId = selected.conversation_id;
+      messages = null;
       transcript.clear();
       voiceBadge.set(DEFAULT_VOICE, false);
       layout.closeDrawer();
@@ -310,7 +373,8 @@ function newConversation() {
   });
 }
 
-function resumeConversation(id) {
+/** Opens a conversation (at message `seq`, a search hit; none: at its end). */
+function resumeConversation(id, seq = null) {
   return call.whileChoosing(async () => {
     call.hangUp();
     try {
@@ -319,7 +383,7 @@ function resumeConversation(id) {
       lists.renderConversations();
       layout.closeDrawer();
       layout.setView('talk');
-      await loadHistory(state.conversationId);
+      await loadHistory(state.conversationId, seq);
       return true;
     } catch (error) {
       toast({ title: 'Could not resume that conversation', body: error.message, kind: 'error' });
@@ -344,11 +408,54 @@ async function showUsage() {
   }
 }
 
-async function loadHistory(conversationId) {
-  const [messages] = await Promise.all([signedIn(() => getMessages(conversationId)), learnToolLabels()]);
+// The open conversation's stored messages, a page at a time (null: nothing to page through).
+let messages = null;
+
+async function loadHistory(conversationId, seq = null) {
+  const pager = new MessagePager((query, size) => signedIn(() => getMessages(conversationId, query, size)));
+  messages = null;
+  const opening = seq === null ? pager.openAtEnd() : pager.openAt(seq);
+  const [page] = await Promise.all([opening, learnToolLabels()]);
   transcript.clear();
-  const shown = transcript.history(messages);
-  if (shown) transcript.divider('Resumed', 'i-history');
+  const shown = transcript.history(page, { toEnd: seq === null });
+  const scroller = el.transcriptScroll;
+  if (seq === null) {
+    if (shown) transcript.divider('Resumed', 'i-history');
+    scroller.scrollTo({ top: scroller.scrollHeight, behavior: 'instant' });
+  } else {
+    transcript.showMessage(seq);
+  }
+  messages = { id: conversationId, pager };
+  fillScreen();
+}
+
+/** Loads earlier messages (or later ones) as the transcript is scrolled to its top (bottom),
+ * keeping what is on screen where it is. */
+async function pageMessages() {
+  const open = messages;
+  if (!open || open.pager.loading) return;
+  const scroller = el.transcriptScroll;
+  try {
+    if (nearTop(scroller) && !open.pager.atStart) {
+      const page = await open.pager.loadEarlier();
+      if (open !== messages || !page.length) return;
+      keepPosition(scroller, () => transcript.earlier(page), (top) => scroller.scrollTo({ top, behavior: 'instant' }));
+      fillScreen();
+    } else if (nearBottom(scroller) && !open.pager.atEnd) {
+      const page = await open.pager.loadLater();
+      if (open === messages) transcript.later(page);
+    }
+  } catch (error) {
+    toast({ title: 'Could not load earlier messages', body: error.message, kind: 'error' });
+  }
+}
+
+/** Until the transcript can scroll, no scroll will ask for more: ask now. */
+function fillScreen() {
+  const scroller = el.transcriptScroll;
+  if (messages && !messages.pager.atStart && scroller.scrollHeight <= scroller.clientHeight + 1) {
+    pageMessages();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,6 +471,7 @@ el.connect.addEventListener('click', () => {
 el.disconnect.addEventListener('click', () => call.hangUp());
 el.mute.addEventListener('click', () => call.toggleMute());
 el.usageToggle.addEventListener('click', showUsage);
+el.transcriptScroll.addEventListener('scroll', pageMessages, { passive: true });
 window.addEventListener('pagehide', () => {
   if (call.session) call.session.close();
 });
@@ -379,4 +487,4 @@ renderCall(el, callView(call, labels));
 showWelcome();
 
 // For debugging from the console (and the browser tests).
-window.assistantUI = { state, call, transcript, lists, memory, onRTVI, typing };
+window.assistantUI = { state, call, transcript, lists, memory, onRTVI, typing, get messages() { return messages; } };

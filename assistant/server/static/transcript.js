@@ -72,12 +72,14 @@ export function historyItems(messages) {
   const items = [];
   for (const message of messages || []) {
     const text = typeof message.content === 'string' ? message.content.trim() : '';
+    // Each item knows its message's seq, when the server said it (a search opens at one).
+    const at = (item) => items.push(message.seq === undefined ? item : { ...item, seq: message.seq });
     if (message.role === 'user' && text) {
-      items.push({ role: 'user', text });
+      at({ role: 'user', text });
     } else if (message.role === 'assistant') {
-      if (text) items.push({ role: 'assistant', text, interrupted: Boolean(message.interrupted) });
+      if (text) at({ role: 'assistant', text, interrupted: Boolean(message.interrupted) });
       for (const call of message.tool_calls || []) {
-        items.push({ role: 'tool', name: (call && (call.function ? call.function.name : call.name)) || null });
+        at({ role: 'tool', name: (call && (call.function ? call.function.name : call.name)) || null });
       }
     }
   }
@@ -161,23 +163,61 @@ export class Transcript {
 
   // ---- earlier messages
 
-  /** Shows a resumed conversation's stored messages; returns how many items were shown. */
-  history(messages) {
+  /** Shows a resumed conversation's stored messages; returns how many items were shown.
+   * `toEnd`: scrolled to its end (false: the caller scrolls). */
+  history(messages, { toEnd = true } = {}) {
     const items = historyItems(messages);
     this._mutate(() => {
-      for (const item of items) {
-        if (item.role === 'tool') {
-          this.list.append(this._toolNode(item.name, true));
-          continue;
-        }
-        const { row, bubble } = this._row(item.role, { earlier: true });
-        bubble.textContent = item.text;
-        if (item.interrupted) this._meta(row, 'interrupted');
-        this.list.append(row);
-      }
+      for (const item of items) this.list.append(this._historyNode(item));
     });
-    requestAnimationFrame(() => this._scrollToEnd());
+    if (toEnd) requestAnimationFrame(() => this._scrollToEnd());
     return items.length;
+  }
+
+  /** Scrolls to the message `seq` (or the last shown before it) and marks it; false if none. */
+  showMessage(seq) {
+    let found = null;
+    for (const row of this.list.querySelectorAll('[data-seq]')) {
+      if (Number(row.dataset.seq) > seq) break;
+      found = row;
+    }
+    if (!found) return false;
+    this.list.querySelectorAll('.found').forEach((row) => row.classList.remove('found'));
+    found.classList.add('found');
+    found.scrollIntoView({ block: 'center', behavior: 'instant' });
+    return true;
+  }
+
+  /** Puts earlier stored messages above everything shown; returns how many items. */
+  earlier(messages) {
+    const items = historyItems(messages);
+    const nodes = items.map((item) => this._historyNode(item));
+    this.list.prepend(...nodes);
+    this._updateEmpty();
+    return items.length;
+  }
+
+  /** Puts later stored messages (a conversation opened in its middle) at the end. */
+  later(messages) {
+    const items = historyItems(messages);
+    this._mutate(() => {
+      for (const item of items) this.list.append(this._historyNode(item));
+    });
+    return items.length;
+  }
+
+  _historyNode(item) {
+    let row;
+    if (item.role === 'tool') {
+      row = this._toolNode(item.name, true);
+    } else {
+      let bubble;
+      ({ row, bubble } = this._row(item.role, { earlier: true }));
+      bubble.textContent = item.text;
+      if (item.interrupted) this._meta(row, 'interrupted');
+    }
+    if (item.seq !== undefined) row.dataset.seq = item.seq;
+    return row;
   }
 
   divider(text, iconId = null) {
