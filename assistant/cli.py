@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from assistant import user_commands
@@ -62,6 +63,12 @@ def serve(settings) -> int:
             file=sys.stderr,
         )
         return 2
+    if _still_set("ACCESS_TOKEN"):
+        print(
+            "ACCESS_TOKEN is no longer used: beyond loopback the page signs people in "
+            "(AUTH=password; add them with `assistant user add NAME`).",
+            file=sys.stderr,
+        )
     configure_logging(settings.log_level)
     import uvicorn
 
@@ -70,6 +77,12 @@ def serve(settings) -> int:
     print(f"Open http://{settings.host}:{settings.port}/ in your browser.", flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
+
+
+def _still_set(variable: str) -> bool:
+    from dotenv import dotenv_values
+
+    return bool(os.environ.get(variable) or dotenv_values(".env").get(variable))
 
 
 def run() -> None:

@@ -93,3 +93,17 @@ def test_assistant_command_serves_the_page(tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_a_leftover_access_token_is_said_to_be_unused(clean_env, capsys, monkeypatch):
+    import uvicorn
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(options))
+    monkeypatch.setattr("assistant.cli.configure_logging", lambda level: None)  # the test's own
+    clean_env.setenv("GROQ_API_KEY", "k")
+    clean_env.setenv("CARTESIA_API_KEY", "k")
+    clean_env.setenv("ACCESS_TOKEN", "old-token")
+    assert main([]) == 0
+    assert served and served[0]["host"] == "127.0.0.1"
+    assert "ACCESS_TOKEN is no longer used" in capsys.readouterr().err
