@@ -209,6 +209,16 @@ async def test_failures_are_throttled_per_name_with_retry_after(client, db, cloc
     assert (await login(attacker, "alice", "guess")).status_code == 401
 
 
+async def test_parallel_guesses_count_before_their_answer(client, db):
+    """Each attempt counts as a failure from the start: ten guesses sent at once can't all be
+    checked before the first failure is counted."""
+    import asyncio
+
+    await add_user(db, "alice")
+    answers = await asyncio.gather(*(login(client(), "alice", f"guess {n}") for n in range(10)))
+    assert sorted(r.status_code for r in answers) == [401] * 5 + [429] * 5
+
+
 async def test_failures_are_throttled_per_address(client, db, clock):
     await add_user(db, "alice")
     attacker = client("10.0.0.9")
