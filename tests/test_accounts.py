@@ -263,6 +263,17 @@ async def test_sessions_end_after_session_days_without_use(client, db, clock):
         assert (await store.scalars(select(WebSessionRow))).all() == []
 
 
+async def test_a_sign_in_clears_away_every_ended_session(client, db, clock):
+    await add_user(db, "alice")
+    await add_user(db, "bob")
+    await login(client(), "bob")  # and never used again
+    clock.advance(days=30)
+    await login(client(), "alice")
+    async with db.transaction() as store:
+        [left] = (await store.scalars(select(WebSessionRow))).all()
+    assert left.created_at == clock.now  # alice's
+
+
 async def test_session_days_is_a_setting(make_app, password_settings, db, clock):
     await add_user(db, "alice")
     app = make_app(password_settings.model_copy(update={"session_days": 2}))
