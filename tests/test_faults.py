@@ -89,13 +89,15 @@ def last_request_history(fake_groq) -> list[tuple[str, str]]:
 
 
 def watch_voice(live: LiveSession) -> tuple[list[dict], asyncio.Event]:
-    """The session's messages to the page, and an event set once pipecat gives up on the TTS."""
+    """The session's voice messages to the page, and an event set once pipecat gives up on the
+    TTS."""
     notices: list[dict] = []
     given_up = asyncio.Event()
     notify = live.session.notify
 
     async def record(message: dict) -> None:
-        notices.append(message)
+        if message["type"] != "turn-timings":
+            notices.append(message)
         await notify(message)
 
     @live.session.processors["tts"].event_handler("on_usable_changed")

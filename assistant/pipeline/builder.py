@@ -1,11 +1,15 @@
 """Builds one voice session: transport → STT → user context → LLM + tools → TTS → assistant context.
 
 The same builder serves the WebRTC server and the headless tests; only the transport differs.
+A typed turn without a call runs on a session of the same builder with text ends (`text_only`:
+no transport, STT, VAD or TTS), so the LLM, its context from the store, the tools, the recorder
+and the summarizer are the ones a call has.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +24,7 @@ from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
     InterruptionFrame,
+    LLMMessagesAppendFrame,
     TTSSpeakFrame,
     TTSStoppedFrame,
     TTSTextFrame,
@@ -34,7 +39,8 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
-from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+from pipecat.turns.user_start import ExternalUserTurnStartStrategy
+from pipecat.turns.user_stop import ExternalUserTurnStopStrategy, SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.types import NOT_GIVEN
 from pipecat.workers.runner import WorkerRunner
@@ -45,12 +51,18 @@ from assistant.pipeline.llm import (
     AssistantLLM,
     create_llm,
 )
-from assistant.pipeline.memory import ConversationRecorder, UsageRecord, store_appender
+from assistant.pipeline.memory import (
+    ConversationRecorder,
+    MessageRecord,
+    UsageRecord,
+    store_appender,
+)
 from assistant.pipeline.outages import VoiceAvailability, VoiceDropWatch, apologize_on_errors
 from assistant.pipeline.prompt import clock_line, system_instruction
 from assistant.pipeline.stt import AssistantSTT, create_stt
 from assistant.pipeline.summarizer import ContextSummarizer
 from assistant.pipeline.tts import create_tts, tls_context, voice_update_frame
+from assistant.pipeline.turns import TurnWatch, TypedReply
 from assistant.pipeline.worker import AssistantWorker
 from assistant.store.context import load_context
 from assistant.store.database import Database
@@ -112,6 +124,36 @@ class VoiceSession:
     stored: asyncio.Event = field(default_factory=asyncio.Event)
     # Keeps the context within the token budget (see ContextSummarizer).
     summarizer: ContextSummarizer | None = None
+    # Where turns end: typed turns' replies, per-turn timings (see TurnWatch).
+    turns: TurnWatch | None = None
+    # Text ends (no transport, STT or TTS): a typed turn without a call.
+    text_only: bool = False
+
+    async def send_text(self, text: str) -> TypedReply:
+        """The user's typed words, as their turn: stored, then answered as a spoken turn is.
+
+        In a call the reply being said is cut off first, as when the user speaks, and the
+        pipeline drained, so that what was said of it is in the context before the typed words
+        (as pipecat's RTVI `send-text` does). `TypedReply.done` is set once the reply is
+        complete (spoken, in a call)."""
+        assert self.turns is not None
+        await self.turns.claim()
+        try:
+            if not self.text_only:
+                await self.worker.queue_frame(InterruptionFrame())
+                await self.worker.flush_pipeline()
+                self.recorder.hold()  # as for a spoken turn: writes wait for the first audio
+            reply = self.turns.begin(text)
+            # pipecat's user aggregator stores a spoken turn from its event; a typed one is
+            # appended to the context directly, so it is recorded here, in order.
+            self.recorder.record(MessageRecord(role="user", content=text))
+            await self.worker.queue_frame(
+                LLMMessagesAppendFrame(messages=[{"role": "user", "content": text}], run_llm=True)
+            )
+        except BaseException:
+            self.turns.abandon_typed()
+            raise
+        return reply
 
     async def say(self, text: str) -> asyncio.Future[bool]:
         """Speak unprompted; the words go into the context and so into the store.
@@ -123,7 +165,12 @@ class VoiceSession:
         return heard
 
     async def notify(self, message: dict[str, Any]) -> None:
-        """Send the page an app message (RTVI server-message)."""
+        """Send the page an app message (RTVI server-message); with text ends, it goes with the
+        typed turn's reply."""
+        if self.text_only:
+            if self.turns is not None:
+                self.turns.notice(message)
+            return
         await self.worker.queue_frame(RTVIServerMessageFrame(data=message))
 
     async def greet(self) -> None:
@@ -154,7 +201,11 @@ class VoiceSession:
 
         The page is told first. Then the session is interrupted, as when the user cuts in (a
         reply being generated or spoken stops), and ended; both follow the message down the
-        pipeline. Past the bound the next session goes ahead anyway, from what is stored."""
+        pipeline. Past the bound the next session goes ahead anyway, from what is stored.
+        A text session (no page of its own) lets the typed turn under way finish first."""
+        if self.text_only and self.turns is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.turns.idle(), timeout_secs)
         await self.notify({"type": "session-moved", "conversation_id": self.spec.conversation_id})
         await self.worker.queue_frames([InterruptionFrame(), EndFrame()])
         try:
@@ -175,6 +226,8 @@ class VoiceSession:
             # The pipeline is over: what has not reached the page by now never will.
             self.heard.end()
             _settle(self.greeting_heard, False)
+            if self.turns is not None:
+                self.turns.abandon_typed()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -205,6 +258,7 @@ async def build_voice_session(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     pipeline_params: PipelineParams | None = None,
     idle_timeout_secs: float | None = None,
+    text_only: bool = False,
 ) -> VoiceSession:
     async with db.session() as session:
         conversation = await ConversationRepository(session, spec.user_id).get(spec.conversation_id)
@@ -227,7 +281,7 @@ async def build_voice_session(
     # Constructing these off the loop is safe: none of them touches the loop until the pipeline
     # starts (asyncio primitives bind lazily).
     stt, llm, user_params = await asyncio.to_thread(
-        _blocking_parts, settings, instruction, lambda: clock_line(spec.timezone, now())
+        _blocking_parts, settings, instruction, lambda: clock_line(spec.timezone, now()), text_only
     )
     # What the processors' callbacks send (app messages, words to say) goes through the
     # session, which is made last: they are given the outbox, opened onto it once it exists.
@@ -254,34 +308,36 @@ async def build_voice_session(
     aggregators = LLMContextAggregatorPair(context, user_params=user_params)
     recorder.attach(aggregators.user(), aggregators.assistant())
     _record_usage(llm, recorder, spec.conversation_id)
-    apologize_on_errors(llm, stt, outbox.notify)
-
-    # TTS → transport out → assistant aggregator.
-    tts = create_tts(settings, voice)
-    VoiceAvailability(tts, outbox.notify)
-    voice_drops = VoiceDropWatch(tts, speak=outbox.say_again)
     heard = HeardWatch()
 
-    processors = [
-        p
-        for p in (
-            transport_input,
-            stt,
-            aggregators.user(),
-            MicAudioStop(),
-            llm,
-            tts,
-            heard.named,
-            transport_output,
-            heard.out,
-            aggregators.assistant(),
-        )
-        if p is not None
-    ]
+    if text_only:  # typed in, text out: what fails is told to the one who typed
+        tts = None
+        observers = [recorder.observer]
+        processors: list[FrameProcessor | None] = [aggregators.user(), llm]
+    else:
+        assert stt is not None
+        apologize_on_errors(llm, stt, outbox.notify)
+        # TTS → transport out → assistant aggregator.
+        tts = create_tts(settings, voice)
+        VoiceAvailability(tts, outbox.notify)
+        voice_drops = VoiceDropWatch(tts, speak=outbox.say_again)
+        observers = [recorder.observer, voice_drops]
+        processors = [transport_input, stt, aggregators.user(), MicAudioStop(), llm]
+    turns = TurnWatch(
+        spec.conversation_id,
+        {"stt": stt, "llm": llm, "tts": tts},
+        aggregators.assistant(),
+        outbox.notify,
+    )
+    processors.append(turns.after_llm)
+    if tts is not None:
+        processors += [tts, heard.named, transport_output, heard.out]
+    processors += [turns.at_end, aggregators.assistant()]
+
     worker = AssistantWorker(
-        Pipeline(processors),
+        Pipeline([p for p in processors if p is not None]),
         params=pipeline_params or PipelineParams(enable_metrics=True),
-        observers=[recorder.observer, voice_drops],
+        observers=observers,
         # pipecat's turn-tracking observer is only read by tracing and audio recording, which
         # we don't use; each observer costs a queue put and a task wake-up per pushed frame.
         enable_turn_tracking=False,
@@ -300,18 +356,25 @@ async def build_voice_session(
         db=db,
         heard=heard,
         processors={
-            "stt": stt,
-            "user": aggregators.user(),
-            "llm": llm,
-            "tts": tts,
-            "assistant": aggregators.assistant(),
+            name: p
+            for name, p in {
+                "stt": stt,
+                "user": aggregators.user(),
+                "llm": llm,
+                "tts": tts,
+                "assistant": aggregators.assistant(),
+            }.items()
+            if p is not None
         },
+        turns=turns,
+        text_only=text_only,
     )
     outbox.open(session)
 
     # The session's own tasks. The user's first turn finds both Groq connections open
     # (see groq_http).
-    session.live_tasks.append(lambda live: preconnect(live.llm.client, stt.client))
+    clients = [llm.client] if stt is None else [llm.client, stt.client]
+    session.live_tasks.append(lambda live: preconnect(*clients))
     # Older turns are folded into the stored summary in the background as the context
     # outgrows the budget, and once more when the session ends, for the next resume.
     summarizer = session.summarizer = ContextSummarizer(
@@ -353,12 +416,23 @@ class Outbox:
 
 
 def _blocking_parts(
-    settings: Settings, instruction: str, clock: Callable[[], str]
-) -> tuple[AssistantSTT, AssistantLLM, LLMUserAggregatorParams]:
+    settings: Settings, instruction: str, clock: Callable[[], str], text_only: bool
+) -> tuple[AssistantSTT | None, AssistantLLM, LLMUserAggregatorParams]:
     """What building a session does that blocks (model loads, TLS contexts): run in a thread."""
+    if text_only:
+        return None, create_llm(settings, instruction, clock), text_turn_params()
     stt = create_stt(settings)
     tls_context()
     return stt, create_llm(settings, instruction, clock), user_turn_params(settings)
+
+
+def text_turn_params() -> LLMUserAggregatorParams:
+    """Typed turns only: no VAD, and no turn-end model to load (turns are whole when sent)."""
+    return LLMUserAggregatorParams(
+        user_turn_strategies=UserTurnStrategies(
+            start=[ExternalUserTurnStartStrategy()], stop=[ExternalUserTurnStopStrategy()]
+        )
+    )
 
 
 def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:

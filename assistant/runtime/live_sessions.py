@@ -52,6 +52,25 @@ class VoiceBots:
     def active(self) -> int:
         return len(self._runs)
 
+    def live(self, conversation_id: str) -> VoiceSession | None:
+        """The call this conversation is live in, if any."""
+        return self._live.get(conversation_id)
+
+    def keep_live(self, session: VoiceSession, run: asyncio.Task) -> None:
+        """A session run elsewhere (a kept text session) is its conversation's live one, until
+        it ends or a call takes the conversation over. Call with the conversation's lock held."""
+        conversation_id = session.spec.conversation_id
+        self._live[conversation_id] = session
+        run.add_done_callback(lambda _: self.drop_live(session))
+
+    def drop_live(self, session: VoiceSession) -> None:
+        if self._live.get(session.spec.conversation_id) is session:
+            del self._live[session.spec.conversation_id]
+
+    def conversation_lock(self, conversation_id: str) -> asyncio.Lock:
+        """Held while a session takes its conversation over, and while typed words go in."""
+        return self._conversation_locks.setdefault(conversation_id, asyncio.Lock())
+
     def warm_up(self) -> None:
         """Start importing the voice stack in a worker thread (the app does it on start)."""
         if self._warming is None:
@@ -83,8 +102,7 @@ class VoiceBots:
                 webrtc_connection=connection,
                 params=TransportParams(audio_in_enabled=True, audio_out_enabled=True),
             )
-            lock = self._conversation_locks.setdefault(spec.conversation_id, asyncio.Lock())
-            async with lock:
+            async with self.conversation_lock(spec.conversation_id):
                 await self._take_over(spec.conversation_id)
                 session = await build_voice_session(
                     self._settings,

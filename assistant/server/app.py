@@ -23,9 +23,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from assistant.config import Settings
+from assistant.runtime.chat import Chat
 from assistant.runtime.live_sessions import VoiceBots
 from assistant.runtime.reminders import ReminderScheduler
-from assistant.server import accounts, api, rtc
+from assistant.server import accounts, api, chat, rtc
 from assistant.server.accounts import SignIn
 from assistant.server.rtc import Signalling
 from assistant.server.security import BodySizeLimit, invalid_request
@@ -70,6 +71,7 @@ def create_app(
         warm_up = asyncio.get_running_loop().call_later(WARM_UP_DELAY_SECS, app.state.bots.warm_up)
         yield
         warm_up.cancel()
+        await app.state.chat.shutdown()
         await app.state.bots.shutdown()
         await app.state.signalling.close()
         await database.dispose()
@@ -85,6 +87,8 @@ def create_app(
         settings, database, tool_factory, session_hooks=[app.state.reminders.attach]
     )
     app.state.signalling = Signalling(app.state.bots, settings.ice_server_urls)
+    # Typed turns: into the conversation's call, or on a text session of their own.
+    app.state.chat = Chat(settings, database, app.state.bots, tool_factory)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(
@@ -95,6 +99,7 @@ def create_app(
     app.include_router(accounts.router)
     app.include_router(api.router)
     app.include_router(rtc.router)
+    app.include_router(chat.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -71,3 +71,10 @@ test('the session message says the conversation and voice; a due reminder toasts
   onRTVI({ type: 'server-message', data: { type: 'reminder-due', text: 'call Mum' } });
   assert.deepEqual(log.splice(0), [['toast', 'Reminder: call Mum'], ['chime'], ['lists.loadReminders']]);
 });
+
+test("a turn's timings from the server go on the latest reply", () => {
+  const { log, onRTVI } = setUp();
+  const timings = { type: 'turn-timings', stt_secs: 0.3, llm_secs: 0.4, tts_secs: 0.2 };
+  onRTVI({ type: 'server-message', data: timings });
+  assert.deepEqual(log, [['transcript.turnTimings', timings]]);
+});

@@ -10,6 +10,7 @@
 //   lists.js       conversations, notes, reminders
 //   notices.js     toasts, the voice status line, the voice badge
 //   tools.js       what tool calls are called (the server's labels)
+//   typing.js      the message box, typed turns, each reply's timings
 //   api.js         the JSON API
 //   signin.js      the first screen: a name, and a password when the server has accounts
 //   format.js      times, counts and factors in words
@@ -27,6 +28,7 @@ import { VoiceSession } from './rtvi.js';
 import { missingField, signInError, welcomeText } from './signin.js';
 import { ToolLabels } from './tools.js';
 import { Transcript } from './transcript.js';
+import { TypingBox } from './typing.js';
 
 const USER_KEY = 'assistant.user';
 
@@ -140,6 +142,19 @@ const onRTVI = messageHandler({
     lists.renderConversations();
   },
 });
+
+// Typed turns: with or without a call. What tools tell the page comes with the reply when there
+// is no call (in a call it comes over RTVI as for a spoken turn).
+const typing = new TypingBox(
+  { form: $('type-form'), input: $('type-text'), send: $('type-send'), error: $('type-error') },
+  {
+    conversationId: () => state.conversationId,
+    inCall: () => call.status === 'connected',
+    transcript,
+    onNotice: (message) => onRTVI({ type: 'server-message', data: message }),
+    onTurn: () => lists.loadConversations(), // the turn is stored by now
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // The session cookie, and the server's names for tool calls
@@ -417,4 +432,4 @@ async function start() {
 start();
 
 // For debugging from the console (and the browser tests).
-window.assistantUI = { state, call, transcript, lists, onRTVI };
+window.assistantUI = { state, call, transcript, lists, onRTVI, typing };

@@ -115,6 +115,9 @@ export function messageHandler({ call, transcript, lists, voiceBadge, voiceStatu
       case 'llm-limit':
         llmLimit.show(message);
         break;
+      case 'turn-timings':
+        transcript.turnTimings(message);
+        break;
       case 'session-moved':
         // The conversation went on in another tab or device; this call ends (no reconnect).
         call.moved();

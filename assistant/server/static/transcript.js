@@ -3,6 +3,7 @@
 // tests/js); the Transcript class keeps the DOM in step with them.
 
 import { svgIcon } from './icon.js';
+import { timingsText } from './typing.js';
 
 /** Joins two pieces of speech with a space, unless one is there or punctuation follows. */
 export function joinWords(a, b) {
@@ -100,6 +101,8 @@ export class Transcript {
     this.segments = new Map(); // segment_id -> segment
     this.sawUserInput = false;
     this.sawBotOutput = false;
+    this.lastBotRow = null; // the latest reply's row, for its timings
+    this.typedRow = null; // the latest typed message's row
     this.voiceless = false; // replies are shown, not said: no turn is ever "being said"
     this._updateEmpty();
   }
@@ -208,6 +211,101 @@ export class Transcript {
     });
   }
 
+  // ---- typed turns, and each reply's timings
+
+  /** The user's typed words, as their own turn (sent, not heard). */
+  typedUser(text) {
+    this._mutate(() => {
+      this._closeUser();
+      this._closeBot();
+      const { row, bubble } = this._row('user');
+      row.classList.add('typed');
+      bubble.textContent = text;
+      this.list.append(row);
+      this.typedRow = row;
+    });
+    requestAnimationFrame(() => this._scrollToEnd());
+  }
+
+  /** The typed words never reached the server: they go back in the box instead. */
+  dropTypedUser() {
+    if (!this.typedRow) return;
+    this._mutate(() => this.typedRow.remove());
+    this.typedRow = null;
+  }
+
+  /** A reply to a typed turn without a call, shown as it streams: `add(words)`, then
+   * `finish(text, timings)` or `fail(message)` (null: the turn never got in; no reply row). */
+  typedReply() {
+    const { row, bubble } = this._row('assistant');
+    row.classList.add('live', 'typed');
+    let text = '';
+    let shown = false;
+    const show = () => {
+      if (!shown) {
+        shown = true;
+        this.list.append(row);
+        this.lastBotRow = row;
+      }
+    };
+    return {
+      add: (words) => {
+        text += words;
+        this._mutate(() => {
+          show();
+          bubble.textContent = text.trimStart();
+        });
+      },
+      finish: (reply, timings) => {
+        this._mutate(() => {
+          if (reply) {
+            show();
+            bubble.textContent = reply;
+          }
+          row.classList.remove('live');
+          if (shown) this.setTimings(row, timings);
+        });
+      },
+      fail: (message) => {
+        this._mutate(() => {
+          row.classList.remove('live');
+          if (!message) {
+            row.remove();
+            return;
+          }
+          show();
+          if (!text) bubble.textContent = '…';
+          this._meta(row, `No reply: ${message}`);
+          row.classList.add('failed');
+        });
+      },
+    };
+  }
+
+  /** `turn-timings` from the server (a call's reply): shown on the latest reply. */
+  turnTimings(timings) {
+    if (this.lastBotRow) this.setTimings(this.lastBotRow, timings);
+  }
+
+  /** A reply's timings, shown on hover (title) or tap (the line under it toggles). */
+  setTimings(row, timings) {
+    const text = timingsText(timings);
+    if (!text) return;
+    const bubble = row.querySelector('.bubble');
+    row.dataset.timings = text;
+    if (bubble) bubble.title = text;
+    let line = row.querySelector('.row-timings');
+    if (!line) {
+      line = document.createElement('span');
+      line.className = 'row-timings';
+      line.dataset.testid = 'reply-timings';
+      line.hidden = true;
+      row.append(line);
+      if (bubble) bubble.addEventListener('click', () => (line.hidden = !line.hidden));
+    }
+    line.textContent = text;
+  }
+
   // ---- the user's side
 
   userText(text, final) {
@@ -283,6 +381,7 @@ export class Transcript {
       turn.bubble = bubble;
       if (this.bot === turn && !this.voiceless) row.classList.add('live');
       this.list.append(row);
+      this.lastBotRow = row;
     }
     turn.bubble.replaceChildren();
     for (const [text, pending] of pieces) {
