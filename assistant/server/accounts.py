@@ -215,6 +215,8 @@ async def login(
     if previous is not None:  # a new session, never the one this browser had
         await sign_in.sessions.end(previous.token)
     token = await sign_in.sessions.open(user_id)
+    # Sessions abandoned without signing out would otherwise stay until the next start.
+    await sign_in.sessions.purge()
     sign_in.sessions.set_cookie(response, token, secure=_secure(request))
     logger.info("{} signed in from {}", body.user, address)
     return LoginResponse(user=body.user)
