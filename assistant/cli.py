@@ -1,10 +1,13 @@
-"""`assistant`: run the voice assistant server; `assistant db upgrade`: migrate the database."""
+"""`assistant`: run the voice assistant server; `assistant db upgrade`: migrate the database;
+`assistant user add|passwd|list|remove NAME`: the accounts AUTH=password signs in with."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from assistant import user_commands
 from assistant.config import CARTESIA_KEYS_URL, GROQ_KEYS_URL, ConfigError, load_settings
 
 
@@ -15,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     db_parser = commands.add_parser("db", help="database maintenance")
     db_parser.add_argument("action", choices=["upgrade"])
+    user_commands.add_parsers(commands)
     args = parser.parse_args(argv)
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -24,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
 
+    if args.command == "user":
+        return user_commands.run(settings, args)
     if args.command == "db":
         from assistant.store.database import MigrationError, upgrade_database
 
@@ -48,8 +54,6 @@ def configure_logging(level: str) -> None:
 
 
 def serve(settings) -> int:
-    from assistant.server.security import is_loopback
-
     missing = settings.missing_keys()
     if missing:
         print(
@@ -59,14 +63,12 @@ def serve(settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if not is_loopback(settings.host) and settings.access_token is None:
+    if _still_set("ACCESS_TOKEN"):
         print(
-            f"Refusing to listen on {settings.host} without ACCESS_TOKEN: anyone who can reach "
-            "it could read your conversations. Set ACCESS_TOKEN or bind 127.0.0.1.",
+            "ACCESS_TOKEN is no longer used: beyond loopback the page signs people in "
+            "(AUTH=password; add them with `assistant user add NAME`).",
             file=sys.stderr,
         )
-        return 2
-
     configure_logging(settings.log_level)
     import uvicorn
 
@@ -75,6 +77,12 @@ def serve(settings) -> int:
     print(f"Open http://{settings.host}:{settings.port}/ in your browser.", flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
+
+
+def _still_set(variable: str) -> bool:
+    from dotenv import dotenv_values
+
+    return bool(os.environ.get(variable) or dotenv_values(".env").get(variable))
 
 
 def run() -> None:

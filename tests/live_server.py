@@ -22,10 +22,12 @@ def pin_ice_to_loopback(monkeypatch) -> None:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    settings: Settings, db: Database, tool_factory: ToolFactory | None = None
+    settings: Settings, db: Database, tool_factory: ToolFactory | None = None, **uvicorn_options
 ) -> AsyncIterator[str]:
+    """``uvicorn_options`` go to uvicorn.Config (its log settings, say)."""
     app = create_app(settings, db=db, tool_factory=tool_factory)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    options = {"log_level": "warning", "lifespan": "on"} | uvicorn_options
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -28,11 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.server.deps import get_store_session, voice_stack_ready
 from assistant.server.web_sessions import (
-    COOKIE_NAME,
     WebSession,
     WebSessions,
     current_session,
     get_web_sessions,
+    optional_session,
 )
 from assistant.store.history import HistoryRepository
 from assistant.store.memories import MEMORY_MAX_CHARS, MemoryRepository
@@ -53,7 +53,8 @@ UserName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 class SessionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user: UserName
+    # AUTH=none: who is talking. AUTH=password: left out, the signed-in user is.
+    user: UserName | None = None
     conversation_id: Annotated[str, Field(max_length=64)] | None = None
     timezone: str | None = None
 
@@ -188,13 +189,29 @@ async def select_session(
     response: Response,
     store: Store,
     sessions: Annotated[WebSessions, Depends(get_web_sessions)],
+    current: Annotated[WebSession | None, Depends(optional_session)],
 ) -> SessionResponse:
-    """Say who is talking and which conversation the next voice session continues.
+    """Which conversation the next voice session continues; with AUTH=none also who is talking
+    (the cookie is set), with AUTH=password for the signed-in user.
 
     The conversation this browser leaves, if nothing was said in it, is deleted, with any
     other of the user's that no browser or call is in: an empty conversation is never kept
     for long, so starting new ones never piles them up."""
-    user = await UserRepository(store).get_or_create(body.user, timezone=body.timezone)
+    users = UserRepository(store)
+    if request.app.state.settings.auth == "password":
+        if current is None:
+            raise HTTPException(401, "Not signed in.")
+        if body.user is not None:
+            raise HTTPException(422, "Signed in already: send only conversation_id.")
+        user = await users.get(current.user_id)
+        if user is None:  # removed while signed in
+            raise HTTPException(401, "Not signed in.")
+        if body.timezone is not None and body.timezone != user.timezone:
+            user = await users.get_or_create(user.name, timezone=body.timezone)
+    else:
+        if body.user is None:
+            raise HTTPException(422, "Say who is talking: user is required.")
+        user = await users.get_or_create(body.user, timezone=body.timezone)
     conversations = ConversationRepository(store, user.id)
     if body.conversation_id is None:
         conversation = await conversations.create()
@@ -202,18 +219,17 @@ async def select_session(
         conversation = await conversations.get(body.conversation_id)
         if conversation is None:
             raise HTTPException(404, "No such conversation for this user.")
-    session = WebSession(
-        token=sessions.new_token(),
-        user_id=user.id,
-        user_name=user.name,
-        conversation_id=conversation.id,
-        timezone=user.timezone,
+    if current is not None and current.user_id == user.id:
+        await sessions.choose(current.token, conversation.id, store=store)
+    else:  # AUTH=none, a first choice or another name: a session of its own
+        if current is not None:
+            await sessions.end(current.token, store=store)
+        token = await sessions.open(user.id, conversation.id, store=store)
+        sessions.set_cookie(response, token, secure=request.url.scheme == "https")
+    in_use = await sessions.conversations_of(user.id, store=store)
+    await HistoryRepository(store, user.id).drop_empty(
+        in_use | request.app.state.bots.live_conversations()
     )
-    sessions.save(session)
-    sessions.retire(request.cookies.get(COOKIE_NAME))
-    in_use = sessions.conversations_of(user.id) | request.app.state.bots.live_conversations()
-    await HistoryRepository(store, user.id).drop_empty(in_use)
-    response.set_cookie(COOKIE_NAME, session.token, httponly=True, samesite="strict")
     return SessionResponse(user=user.name, conversation_id=conversation.id)
 
 

@@ -11,7 +11,9 @@ voice stack in the background once it has started.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,11 +26,14 @@ from assistant.config import Settings
 from assistant.runtime.chat import Chat
 from assistant.runtime.live_sessions import VoiceBots
 from assistant.runtime.reminders import ReminderScheduler
-from assistant.server import api, chat, history, rtc
+from assistant.server import accounts, api, chat, history, rtc
+from assistant.server.accounts import SignIn
 from assistant.server.rtc import Signalling
-from assistant.server.security import AccessToken, BodySizeLimit, invalid_request
-from assistant.server.web_sessions import WebSessions
+from assistant.server.security import BodySizeLimit, invalid_request
+from assistant.server.web_sessions import SessionCookie, WebSessions
+from assistant.store.accounts import Passwords
 from assistant.store.database import Database
+from assistant.store.models import utcnow
 
 if TYPE_CHECKING:
     from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
@@ -50,7 +55,11 @@ def create_app(
     *,
     db: Database | None = None,
     tool_factory: ToolFactory | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    passwords: Passwords | None = None,
 ) -> FastAPI:
+    """``clock`` (aware UTC datetimes) ages sessions and sign-in failures; ``passwords`` hashes
+    and checks them (tests pass cheaper argon2 parameters)."""
     database = db or Database(settings.database_url)
     if tool_factory is None:
         tool_factory = _default_tools
@@ -58,6 +67,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await database.upgrade_if_behind()
+        await app.state.web_sessions.purge()  # the ones that ended while it was off
         warm_up = asyncio.get_running_loop().call_later(WARM_UP_DELAY_SECS, app.state.bots.warm_up)
         yield
         warm_up.cancel()
@@ -69,7 +79,8 @@ def create_app(
     app = FastAPI(title="Voice assistant", lifespan=lifespan)
     app.state.settings = settings
     app.state.db = database
-    app.state.web_sessions = WebSessions()
+    app.state.web_sessions = WebSessions(database, session_days=settings.session_days, clock=clock)
+    app.state.sign_in = SignIn(database, app.state.web_sessions, clock=clock, passwords=passwords)
     # One scheduler checks for due reminders for every live session of the app.
     app.state.reminders = ReminderScheduler(database)
     app.state.bots = VoiceBots(
@@ -80,10 +91,12 @@ def create_app(
     app.state.chat = Chat(settings, database, app.state.bots, tool_factory)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_middleware(
+        SessionCookie, sessions=app.state.web_sessions, required=settings.auth == "password"
+    )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    if settings.access_token is not None:
-        app.add_middleware(AccessToken, token=settings.access_token.get_secret_value())
 
+    app.include_router(accounts.router)
     app.include_router(api.router)
     app.include_router(history.router)
     app.include_router(rtc.router)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import logging
 import os
 import re
 import sqlite3
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 # Top-level migrations/ lives next to the package in the source tree; resolve it from here so
 # upgrades work from any working directory.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+# aiosqlite logs every statement with its parameters at DEBUG (a password typed into the name
+# field, a note's text): never that, whoever turns the standard library's logging up.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 SQLITE_PRAGMAS = (
     # WAL: readers don't block the writer (API reads while the voice pipeline appends).
