@@ -19,13 +19,15 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from assistant.config import Settings
 from assistant.runtime.live_sessions import VoiceBots
 from assistant.runtime.reminders import ReminderScheduler
 from assistant.server import api, rtc
+from assistant.server.hosts import SameOriginWrites, allowed_hosts
 from assistant.server.rtc import Signalling
-from assistant.server.security import AccessToken, BodySizeLimit, invalid_request
+from assistant.server.security import AccessToken, invalid_request
 from assistant.server.web_sessions import WebSessions
 from assistant.store.database import Database
 
@@ -64,7 +66,8 @@ def create_app(
         await app.state.signalling.close()
         await database.dispose()
 
-    app = FastAPI(title="Voice assistant", lifespan=lifespan)
+    # Bodies over the cap get 413, declared or streamed (FastAPI's own limit, for every route).
+    app = FastAPI(title="Voice assistant", lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
     app.state.settings = settings
     app.state.db = database
     app.state.web_sessions = WebSessions()
@@ -76,9 +79,12 @@ def create_app(
     app.state.signalling = Signalling(app.state.bots, settings.ice_server_urls)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     if settings.access_token is not None:
         app.add_middleware(AccessToken, token=settings.access_token.get_secret_value())
+    # Added last, so run first: only requests under one of the server's own names get in
+    # (DNS rebinding), and then no state-changing one from another site's page.
+    app.add_middleware(SameOriginWrites)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
 
     app.include_router(api.router)
     app.include_router(rtc.router)
