@@ -1,11 +1,19 @@
-"""`assistant`: run the voice assistant server; `assistant db upgrade`: migrate the database."""
+"""`assistant`: run the voice assistant server; `assistant db upgrade`: migrate the database;
+`assistant user add|passwd|list|remove NAME`: the accounts AUTH=password signs in with."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from assistant.config import CARTESIA_KEYS_URL, GROQ_KEYS_URL, ConfigError, load_settings
+from assistant import user_commands
+from assistant.config import (
+    CARTESIA_KEYS_URL,
+    GROQ_KEYS_URL,
+    ConfigError,
+    is_loopback,
+    load_settings,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     db_parser = commands.add_parser("db", help="database maintenance")
     db_parser.add_argument("action", choices=["upgrade"])
+    user_commands.add_parsers(commands)
     args = parser.parse_args(argv)
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -24,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
 
+    if args.command == "user":
+        return user_commands.run(settings, args)
     if args.command == "db":
         from assistant.store.database import MigrationError, upgrade_database
 
@@ -48,8 +59,6 @@ def configure_logging(level: str) -> None:
 
 
 def serve(settings) -> int:
-    from assistant.server.security import is_loopback
-
     missing = settings.missing_keys()
     if missing:
         print(
@@ -59,14 +68,6 @@ def serve(settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if not is_loopback(settings.host) and settings.access_token is None:
-        print(
-            f"Refusing to listen on {settings.host} without ACCESS_TOKEN: anyone who can reach "
-            "it could read your conversations. Set ACCESS_TOKEN or bind 127.0.0.1.",
-            file=sys.stderr,
-        )
-        return 2
-
     configure_logging(settings.log_level)
     import uvicorn
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GROQ_KEYS_URL = "https://console.groq.com/keys"
@@ -29,6 +37,15 @@ class TurnDetection(StrEnum):
 
     SMART_TURN = "smart-turn"  # pipecat's local smart-turn model, after a VAD pause
     SILENCE = "silence"  # a fixed silence after the VAD says speech stopped
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # loguru's levels (pipecat logs through loguru).
@@ -81,8 +98,13 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 7860
-    # Required when binding a non-loopback address: every request must carry it.
-    access_token: SecretStr | None = None
+    # "password": accounts made with `assistant user add`, sign-in with a password. "none": the
+    # page's name field says who is talking, allowed only on loopback. Unset: "none" on
+    # loopback (a one-step start on one's own machine), "password" beyond it. Declared after
+    # `host`, which its check reads.
+    auth: Literal["none", "password"] = Field(default=None, validate_default=True)
+    # A signed-in browser's session ends after this many days without use.
+    session_days: Annotated[int, Field(ge=1, le=3650)] = 30
     # Comma-separated STUN/TURN URLs; empty means host candidates only (no third party involved).
     ice_servers: str = ""
     # Comma-separated names and addresses the server answers to beyond loopback (the Host
@@ -109,6 +131,24 @@ class Settings(BaseSettings):
 
         if value not in EMOTIONS:
             raise ValueError(f"unknown emotion {value!r}; one of: {', '.join(sorted(EMOTIONS))}")
+        return value
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _auth_default(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or value == "":
+            return "none" if is_loopback(info.data.get("host", "")) else "password"
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("auth")
+    @classmethod
+    def _no_anonymous_beyond_loopback(cls, value: str, info: ValidationInfo) -> str:
+        host = info.data.get("host")
+        if value == "none" and host is not None and not is_loopback(host):
+            raise ValueError(
+                f"AUTH=none lets anyone who reaches {host} read every conversation; it is "
+                "allowed only on loopback. Use AUTH=password (`assistant user add NAME`)"
+            )
         return value
 
     @field_validator("log_level", mode="before")

@@ -13,7 +13,7 @@ import pytest
 
 from assistant.cli import main
 
-KEYS = ("GROQ_API_KEY", "CARTESIA_API_KEY", "ACCESS_TOKEN", "HOST", "PORT", "DATABASE_URL")
+KEYS = ("GROQ_API_KEY", "CARTESIA_API_KEY", "AUTH", "HOST", "PORT", "DATABASE_URL")
 
 
 @pytest.fixture
@@ -41,11 +41,13 @@ def test_invalid_values_fail_naming_the_variable(clean_env, capsys):
     assert "VAD_CONFIDENCE" in err and "DEFAULT_SPEED" in err and "DEFAULT_EMOTION" in err
 
 
-def test_non_loopback_bind_needs_an_access_token(clean_env, capsys):
+def test_no_accounts_beyond_loopback_is_refused(clean_env, capsys):
     clean_env.setenv("GROQ_API_KEY", "k")
     clean_env.setenv("CARTESIA_API_KEY", "k")
+    clean_env.setenv("AUTH", "none")
     assert main(["--host", "0.0.0.0"]) == 2
-    assert "ACCESS_TOKEN" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "AUTH" in err and "loopback" in err
 
 
 def test_db_upgrade_creates_the_schema(clean_env, tmp_path, capsys):

@@ -21,7 +21,6 @@ NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 ENV = (
     "GROQ_API_KEY",
     "CARTESIA_API_KEY",
-    "ACCESS_TOKEN",
     "HOST",
     "PORT",
     "DATABASE_URL",
@@ -48,7 +47,6 @@ def served(monkeypatch, tmp_path, kitchen):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("GROQ_API_KEY", "k")
     monkeypatch.setenv("CARTESIA_API_KEY", "k")
-    monkeypatch.setenv("ACCESS_TOKEN", "t")
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(cli, "configure_logging", lambda level: None)

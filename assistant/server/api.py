@@ -6,17 +6,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.server.deps import get_store_session, voice_stack_ready
 from assistant.server.web_sessions import (
-    COOKIE_NAME,
     WebSession,
     WebSessions,
     current_session,
     get_web_sessions,
+    optional_session,
 )
 from assistant.store.repository import (
     ConversationRepository,
@@ -35,7 +35,8 @@ UserName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 class SessionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user: UserName
+    # AUTH=none: who is talking. AUTH=password: left out, the signed-in user is.
+    user: UserName | None = None
     conversation_id: Annotated[str, Field(max_length=64)] | None = None
     timezone: str | None = None
 
@@ -128,12 +129,29 @@ Current = Annotated[WebSession, Depends(current_session)]
 @router.post("/session", response_model=SessionResponse)
 async def select_session(
     body: SessionRequest,
+    request: Request,
     response: Response,
     store: Store,
     sessions: Annotated[WebSessions, Depends(get_web_sessions)],
+    current: Annotated[WebSession | None, Depends(optional_session)],
 ) -> SessionResponse:
-    """Say who is talking and which conversation the next voice session continues."""
-    user = await UserRepository(store).get_or_create(body.user, timezone=body.timezone)
+    """Which conversation the next voice session continues; with AUTH=none also who is talking
+    (the cookie is set), with AUTH=password for the signed-in user."""
+    users = UserRepository(store)
+    if request.app.state.settings.auth == "password":
+        if current is None:
+            raise HTTPException(401, "Not signed in.")
+        if body.user is not None:
+            raise HTTPException(422, "Signed in already: send only conversation_id.")
+        user = await users.get(current.user_id)
+        if user is None:  # removed while signed in
+            raise HTTPException(401, "Not signed in.")
+        if body.timezone is not None and body.timezone != user.timezone:
+            user = await users.get_or_create(user.name, timezone=body.timezone)
+    else:
+        if body.user is None:
+            raise HTTPException(422, "Say who is talking: user is required.")
+        user = await users.get_or_create(body.user, timezone=body.timezone)
     conversations = ConversationRepository(store, user.id)
     if body.conversation_id is None:
         conversation = await conversations.create()
@@ -141,15 +159,13 @@ async def select_session(
         conversation = await conversations.get(body.conversation_id)
         if conversation is None:
             raise HTTPException(404, "No such conversation for this user.")
-    session = WebSession(
-        token=sessions.new_token(),
-        user_id=user.id,
-        user_name=user.name,
-        conversation_id=conversation.id,
-        timezone=user.timezone,
-    )
-    sessions.save(session)
-    response.set_cookie(COOKIE_NAME, session.token, httponly=True, samesite="strict")
+    if current is not None and current.user_id == user.id:
+        await sessions.choose(current.token, conversation.id, store=store)
+    else:  # AUTH=none, a first choice or another name: a session of its own
+        if current is not None:
+            await sessions.end(current.token, store=store)
+        token = await sessions.open(user.id, conversation.id, store=store)
+        sessions.set_cookie(response, token, secure=request.url.scheme == "https")
     return SessionResponse(user=user.name, conversation_id=conversation.id)
 
 

@@ -11,7 +11,9 @@ voice stack in the background once it has started.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,12 +26,15 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from assistant.config import Settings
 from assistant.runtime.live_sessions import VoiceBots
 from assistant.runtime.reminders import ReminderScheduler
-from assistant.server import api, rtc
+from assistant.server import accounts, api, rtc
+from assistant.server.accounts import SignIn
 from assistant.server.hosts import SameOriginWrites, allowed_hosts
 from assistant.server.rtc import Signalling
-from assistant.server.security import AccessToken, invalid_request
-from assistant.server.web_sessions import WebSessions
+from assistant.server.security import invalid_request
+from assistant.server.web_sessions import SessionCookie, WebSessions
+from assistant.store.accounts import Passwords
 from assistant.store.database import Database
+from assistant.store.models import utcnow
 
 if TYPE_CHECKING:
     from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
@@ -51,7 +56,11 @@ def create_app(
     *,
     db: Database | None = None,
     tool_factory: ToolFactory | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    passwords: Passwords | None = None,
 ) -> FastAPI:
+    """``clock`` (aware UTC datetimes) ages sessions and sign-in failures; ``passwords`` hashes
+    and checks them (tests pass cheaper argon2 parameters)."""
     database = db or Database(settings.database_url)
     if tool_factory is None:
         tool_factory = _default_tools
@@ -59,6 +68,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await database.upgrade_if_behind()
+        await app.state.web_sessions.purge()  # the ones that ended while it was off
         warm_up = asyncio.get_running_loop().call_later(WARM_UP_DELAY_SECS, app.state.bots.warm_up)
         yield
         warm_up.cancel()
@@ -70,7 +80,8 @@ def create_app(
     app = FastAPI(title="Voice assistant", lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
     app.state.settings = settings
     app.state.db = database
-    app.state.web_sessions = WebSessions()
+    app.state.web_sessions = WebSessions(database, session_days=settings.session_days, clock=clock)
+    app.state.sign_in = SignIn(database, app.state.web_sessions, clock=clock, passwords=passwords)
     # One scheduler checks for due reminders for every live session of the app.
     app.state.reminders = ReminderScheduler(database)
     app.state.bots = VoiceBots(
@@ -79,13 +90,15 @@ def create_app(
     app.state.signalling = Signalling(app.state.bots, settings.ice_server_urls)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
-    if settings.access_token is not None:
-        app.add_middleware(AccessToken, token=settings.access_token.get_secret_value())
+    app.add_middleware(
+        SessionCookie, sessions=app.state.web_sessions, required=settings.auth == "password"
+    )
     # Added last, so run first: only requests under one of the server's own names get in
     # (DNS rebinding), and then no state-changing one from another site's page.
     app.add_middleware(SameOriginWrites)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
 
+    app.include_router(accounts.router)
     app.include_router(api.router)
     app.include_router(rtc.router)
 

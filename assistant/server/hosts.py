@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assistant.config import Settings
-from assistant.server.security import is_loopback
+from assistant.config import Settings, is_loopback
 
 # Names the machine itself reaches loopback by; they are never another site's.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")

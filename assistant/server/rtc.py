@@ -90,6 +90,8 @@ class Signalling:
         return self._handler
 
     async def offer(self, body: OfferBody, web: WebSession) -> dict[str, Any]:
+        if web.conversation_id is None:  # signed in, nothing chosen yet
+            raise HTTPException(409, "No conversation chosen: POST /api/session first.")
         handler = await self.ready()
         from pipecat.transports.smallwebrtc.request_handler import SmallWebRTCRequest
 
@@ -177,7 +179,7 @@ Current = Annotated[WebSession, Depends(current_session)]
 
 
 @router.post("/api/offer")
-async def offer(body: OfferBody, signalling: ReadySignals, web: Current) -> dict[str, Any]:
+async def offer(web: Current, body: OfferBody, signalling: ReadySignals) -> dict[str, Any]:
     """SDP offer → answer; starts the voice session for the cookie's user and conversation."""
     return await signalling.offer(body, web)
 
@@ -207,7 +209,7 @@ def _started(signalling: Signalling, session_id: str, web: WebSession) -> WebSes
 
 
 @router.post("/sessions/{session_id}/api/offer")
-async def session_offer(session_id: str, body: OfferBody, signalling: ReadySignals, web: Current):
+async def session_offer(session_id: str, web: Current, body: OfferBody, signalling: ReadySignals):
     return await signalling.offer(body, _started(signalling, session_id, web))
 
 

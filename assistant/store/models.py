@@ -126,6 +126,8 @@ class User(Base):
         String(64), default=DEFAULT_TIMEZONE, server_default=sql_text(f"'{DEFAULT_TIMEZONE}'")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    # argon2id (PHC string) once `assistant user add/passwd` set one; NULL cannot sign in.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
 
 
 class Conversation(Base):
@@ -242,3 +244,26 @@ class LLMUsage(Base):
     # Prompt tokens the provider served from its prefix cache, when it says.
     cached_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class WebSessionRow(Base):
+    """A browser's session: who signed in there and which conversation it continues.
+
+    Only the SHA-256 of the cookie's token is stored, so a copy of the database signs no one in.
+    In the database rather than in memory, so a restart keeps people signed in and several
+    server processes share them.
+    """
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # NULL until the page picks one (right after sign-in), or once it is deleted.
+    conversation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    # Sessions unused for SESSION_DAYS end; indexed for the purge of those.
+    last_used_at: Mapped[datetime] = mapped_column(
+        default=utcnow, server_default=func.now(), index=True
+    )

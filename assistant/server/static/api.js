@@ -3,9 +3,10 @@
 import { timezone } from './format.js';
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, retryAfter = null) {
     super(detail);
     this.status = status;
+    this.retryAfter = retryAfter; // seconds, from a 429's Retry-After
   }
 }
 
@@ -35,18 +36,26 @@ export async function request(path, { method = 'GET', body } = {}) {
   } catch {
     throw new ApiError(0, 'Could not reach the server.');
   }
-  if (!response.ok) throw new ApiError(response.status, await errorDetail(response));
+  if (!response.ok) {
+    const retryAfter = Number.parseInt(response.headers.get('Retry-After') ?? '', 10);
+    throw new ApiError(response.status, await errorDetail(response), Number.isNaN(retryAfter) ? null : retryAfter);
+  }
   if (response.status === 204) return null;
   return response.json();
 }
 
-/** Who is talking and which conversation the next call continues (null: a new one). */
+/** Which conversation the next call continues (null: a new one), and with AUTH=none who is
+ * talking (`user`; null when signed in, the session says who). */
 export function selectSession(user, conversationId) {
-  return request('/api/session', {
-    method: 'POST',
-    body: { user, conversation_id: conversationId ?? null, timezone: timezone() },
-  });
+  const body = { conversation_id: conversationId ?? null, timezone: timezone() };
+  if (user !== null && user !== undefined) body.user = user;
+  return request('/api/session', { method: 'POST', body });
 }
+
+/** `{auth: 'none'|'password', user}`: whether this server signs people in, and as whom. */
+export const getAuth = () => request('/api/auth');
+export const login = (user, password) => request('/api/login', { method: 'POST', body: { user, password } });
+export const logout = () => request('/api/logout', { method: 'POST' });
 
 export const getConversations = () => request('/api/conversations');
 export const getMessages = (conversationId) => request(`/api/conversations/${encodeURIComponent(conversationId)}/messages`);

@@ -11,11 +11,12 @@
 //   notices.js     toasts, the voice status line, the voice badge
 //   tools.js       what tool calls are called (the server's labels)
 //   api.js         the JSON API
+//   signin.js      the first screen: a name, and a password when the server has accounts
 //   format.js      times, counts and factors in words
 //   layout.js      the narrow layout's drawer and tabs
 //   icon.js        the page's icons
 
-import { getConversationUsage, getConversations, getMessages, getNotes, getReminders, getToolLabels, getUsage, selectSession } from './api.js';
+import { getAuth, getConversationUsage, getConversations, getMessages, getNotes, getReminders, getToolLabels, getUsage, login, logout, selectSession } from './api.js';
 import { Call, callView, renderCall } from './call.js';
 import { Layout } from './layout.js';
 import { Lists } from './lists.js';
@@ -23,6 +24,7 @@ import { messageHandler } from './messages.js';
 import { usageLine } from './format.js';
 import { DEFAULT_VOICE, LlmLimit, VoiceBadge, VoiceStatus, chime, toast as showToast } from './notices.js';
 import { VoiceSession } from './rtvi.js';
+import { missingField, signInError, welcomeText } from './signin.js';
 import { ToolLabels } from './tools.js';
 import { Transcript } from './transcript.js';
 
@@ -33,7 +35,11 @@ const $ = (id) => document.getElementById(id);
 const el = {
   welcome: $('welcome'),
   welcomeForm: $('welcome-form'),
+  welcomeTitle: $('welcome-title'),
+  welcomeLead: $('welcome-lead'),
   userName: $('user-name'),
+  passwordLabel: $('password-label'),
+  userPassword: $('user-password'),
   userContinue: $('user-continue'),
   welcomeError: $('welcome-error'),
   main: $('main'),
@@ -66,6 +72,7 @@ const el = {
 };
 
 const state = {
+  auth: 'none', // the server's AUTH: 'password' signs in, 'none' takes a name
   user: null,
   conversationId: null,
   get session() {
@@ -137,13 +144,20 @@ const onRTVI = messageHandler({
 // ---------------------------------------------------------------------------------------------
 // The session cookie, and the server's names for tool calls
 
+/** Who the server is told is talking: the name (AUTH=none), or nobody when signed in. */
+const speaker = () => (state.auth === 'password' ? null : state.user);
+
 /** A GET of the user's data; if the session cookie is gone (401), re-selects the same user and
- * conversation once. */
+ * conversation once, or, signed in, asks to sign in again. */
 async function signedIn(get) {
   try {
     return await get();
   } catch (error) {
     if (error.status !== 401 || !state.user) throw error;
+    if (state.auth === 'password') {
+      signedOut('Your session has ended. Please sign in again.');
+      throw error;
+    }
     await restoreSession();
     return get();
   }
@@ -152,10 +166,11 @@ async function signedIn(get) {
 async function restoreSession() {
   let selected;
   try {
-    selected = await selectSession(state.user, state.conversationId);
+    selected = await selectSession(speaker(), state.conversationId);
   } catch (error) {
+    if (error.status === 401 && state.auth === 'password') signedOut('Your session has ended. Please sign in again.');
     if (error.status !== 404) throw error;
-    selected = await selectSession(state.user, null);
+    selected = await selectSession(speaker(), null);
   }
   state.conversationId = selected.conversation_id;
 }
@@ -179,7 +194,20 @@ function learnToolLabels() {
 // ---------------------------------------------------------------------------------------------
 // Who's talking, and which conversation
 
-function showWelcome() {
+/** The first screen in the server's mode: a name, and a password when it has accounts. */
+function applyAuthMode() {
+  const text = welcomeText(state.auth);
+  el.welcomeTitle.textContent = text.title;
+  el.welcomeLead.textContent = text.lead;
+  el.userContinue.textContent = text.button;
+  el.userName.autocomplete = text.nameAutocomplete;
+  el.passwordLabel.hidden = state.auth !== 'password';
+  el.userPassword.hidden = state.auth !== 'password';
+  el.userPassword.required = state.auth === 'password';
+  el.switchUser.textContent = text.switchLabel;
+}
+
+function showWelcome(message = '') {
   el.main.hidden = true;
   el.welcome.hidden = false;
   let remembered = '';
@@ -189,40 +217,49 @@ function showWelcome() {
     /* storage disabled */
   }
   el.userName.value = state.user || remembered;
-  el.userName.focus();
-  el.userName.select();
+  el.userPassword.value = '';
+  el.welcomeError.textContent = message;
+  el.welcomeError.hidden = !message;
+  if (state.auth === 'password' && el.userName.value) {
+    el.userPassword.focus();
+  } else {
+    el.userName.focus();
+    el.userName.select();
+  }
+}
+
+/** The session ended on the server (signed out elsewhere, expired): back to the sign-in. */
+function signedOut(message) {
+  if (el.main.hidden) return;
+  call.hangUp();
+  el.toasts.replaceChildren();
+  showWelcome(message);
 }
 
 async function onContinue(event) {
   event.preventDefault();
   const name = el.userName.value.trim();
   el.welcomeError.hidden = true;
-  if (!name) {
-    el.welcomeError.textContent = 'Please enter your name.';
+  const missing = missingField(state.auth, name, el.userPassword.value);
+  if (missing) {
+    el.welcomeError.textContent = missing.message;
     el.welcomeError.hidden = false;
-    el.userName.focus();
+    (missing.field === 'password' ? el.userPassword : el.userName).focus();
     return;
   }
   el.userContinue.disabled = true;
   try {
-    const selected = await selectSession(name, null);
-    try {
-      localStorage.setItem(USER_KEY, selected.user || name);
-    } catch {
-      /* private mode */
+    let user = name;
+    if (state.auth === 'password') {
+      try {
+        user = (await login(name, el.userPassword.value)).user;
+      } catch (error) {
+        throw new Error(signInError(error));
+      } finally {
+        el.userPassword.value = '';
+      }
     }
-    state.user = selected.user || name;
-    state.conversationId = selected.conversation_id;
-    lists.reset();
-    transcript.clear();
-    voiceBadge.set(DEFAULT_VOICE, false);
-    el.userLabel.textContent = state.user;
-    el.welcome.hidden = true;
-    el.main.hidden = false;
-    lists.renderConversations();
-    learnToolLabels();
-    await lists.loadAll();
-    el.connect.focus();
+    await enter(user);
   } catch (error) {
     el.welcomeError.textContent = error.message;
     el.welcomeError.hidden = false;
@@ -231,9 +268,42 @@ async function onContinue(event) {
   }
 }
 
+/** Into the main view as `name`, in a new conversation. */
+async function enter(name) {
+  state.user = name;
+  const selected = await selectSession(speaker(), null);
+  try {
+    localStorage.setItem(USER_KEY, selected.user || name);
+  } catch {
+    /* private mode */
+  }
+  state.user = selected.user || name;
+  state.conversationId = selected.conversation_id;
+  lists.reset();
+  transcript.clear();
+  voiceBadge.set(DEFAULT_VOICE, false);
+  el.userLabel.textContent = state.user;
+  el.welcome.hidden = true;
+  el.main.hidden = false;
+  lists.renderConversations();
+  learnToolLabels();
+  await lists.loadAll();
+  el.connect.focus();
+}
+
 async function switchUser() {
   call.hangUp();
   el.toasts.replaceChildren();
+  if (state.auth === 'password') {
+    try {
+      await logout();
+    } catch (error) {
+      if (error.status !== 401) {
+        toast({ title: 'Could not sign out', body: error.message, kind: 'error' });
+        return;
+      }
+    }
+  }
   showWelcome();
 }
 
@@ -241,7 +311,7 @@ function newConversation() {
   return call.whileChoosing(async () => {
     call.hangUp();
     try {
-      const selected = await selectSession(state.user, null);
+      const selected = await selectSession(speaker(), null);
       state.conversationId = selected.conversation_id;
       transcript.clear();
       voiceBadge.set(DEFAULT_VOICE, false);
@@ -260,7 +330,7 @@ function resumeConversation(id) {
   return call.whileChoosing(async () => {
     call.hangUp();
     try {
-      const selected = await selectSession(state.user, id);
+      const selected = await selectSession(speaker(), id);
       state.conversationId = selected.conversation_id;
       lists.renderConversations();
       layout.closeDrawer();
@@ -319,7 +389,32 @@ setInterval(() => {
 }, 60000);
 
 renderCall(el, callView(call, labels));
-showWelcome();
+
+/** Asks the server whether it signs people in, and whether this browser is signed in already
+ * (its cookie outlives a reload and a restart). */
+async function start() {
+  let signedInAs = null;
+  try {
+    const auth = await getAuth();
+    state.auth = auth.auth;
+    signedInAs = auth.user;
+  } catch (error) {
+    console.warn('could not ask the server how to sign in', error.message);
+  }
+  applyAuthMode();
+  if (state.auth === 'password' && signedInAs) {
+    try {
+      await enter(signedInAs);
+      return;
+    } catch (error) {
+      showWelcome(error.message);
+      return;
+    }
+  }
+  showWelcome();
+}
+
+start();
 
 // For debugging from the console (and the browser tests).
 window.assistantUI = { state, call, transcript, lists, onRTVI };
