@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INSIDE = "ASSISTANT_TEST_NETNS"
 SERVER_ADDRESS = "10.77.0.1"
 NEIGHBOUR_ADDRESS = "10.77.0.2"
+PASSWORD = "a long and secret passphrase"
 NAMESPACE = ["unshare", "--user", "--map-root-user", "--net", "--"]
 
 
@@ -84,12 +85,13 @@ async def _phone_session(tmp_path: Path) -> None:
     from playwright.async_api import async_playwright, expect
 
     from assistant.server.tls import server_certificate
+    from assistant.store.accounts import AccountRepository, Passwords
     from assistant.store.database import Database
     from assistant.store.repository import NoteRepository, UserRepository
     from assistant.tools.registry import default_tools
     from fakes import FakeCartesia, FakeGroq, fake_settings
     from fakes.speech import speech_wav
-    from tests.test_browser import CHROMIUM, chromium_args, sign_in, start_talking
+    from tests.test_browser import CHROMIUM, chromium_args, start_talking
 
     wav = speech_wav("please take a note buy oat milk", lead_silence=3.0, tail_silence=2.0)
     async with FakeGroq() as fake_groq, FakeCartesia() as fake_cartesia:
@@ -105,8 +107,11 @@ async def _phone_session(tmp_path: Path) -> None:
         )
         certificate = server_certificate(settings)
         assert SERVER_ADDRESS in certificate.names
+        assert settings.auth == "password"  # the default beyond loopback
         db = Database(settings.database_url)
         await db.upgrade()
+        async with db.transaction() as store:
+            await AccountRepository(store).add("alice", Passwords().hash(PASSWORD))
         async with _https_server(settings, db, certificate, default_tools) as port:
             origin = f"https://{SERVER_ADDRESS}:{port}"
             await _served_over_https_only(origin, certificate)
@@ -117,12 +122,18 @@ async def _phone_session(tmp_path: Path) -> None:
                 ]
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
                 try:
-                    page = await browser.new_page(viewport={"width": 412, "height": 900})
+                    context = await browser.new_context(viewport={"width": 412, "height": 900})
+                    page = await context.new_page()
                     errors: list[str] = []
                     page.on("pageerror", lambda error: errors.append(str(error)))
                     await page.goto(origin + "/")
                     assert await page.evaluate("window.isSecureContext")
-                    await sign_in(page)
+                    await page.get_by_test_id("user-name").fill("alice")
+                    await page.get_by_test_id("user-password").fill(PASSWORD)
+                    await page.get_by_test_id("user-continue").click()
+                    await expect(page.locator("#user-label")).to_have_text("alice")
+                    [cookie] = await context.cookies()
+                    assert cookie["secure"] and cookie["httpOnly"]
                     await start_talking(page)
                     await expect(page.get_by_test_id("note-item").first).to_contain_text(
                         "buy oat milk", timeout=30_000
