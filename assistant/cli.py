@@ -8,7 +8,13 @@ import os
 import sys
 
 from assistant import user_commands
-from assistant.config import CARTESIA_KEYS_URL, GROQ_KEYS_URL, ConfigError, load_settings
+from assistant.config import (
+    CARTESIA_KEYS_URL,
+    GROQ_KEYS_URL,
+    ConfigError,
+    is_loopback,
+    load_settings,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,8 +80,22 @@ def serve(settings) -> int:
 
     from assistant.server.app import create_app
 
-    print(f"Open http://{settings.host}:{settings.port}/ in your browser.", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    https = {}
+    if settings.tls_cert is not None or not is_loopback(settings.host):
+        # Beyond loopback only HTTPS: browsers give the microphone to secure origins only.
+        from assistant.server.tls import server_certificate
+
+        certificate = server_certificate(settings)
+        print_https_start(settings, certificate)
+        https = {
+            "ssl_certfile": str(certificate.cert_file),
+            "ssl_keyfile": str(certificate.key_file),
+        }
+    else:
+        print(f"Open http://{settings.host}:{settings.port}/ in your browser.", flush=True)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="info", **https
+    )
     return 0
 
 
@@ -83,6 +103,54 @@ def _still_set(variable: str) -> bool:
     from dotenv import dotenv_values
 
     return bool(os.environ.get(variable) or dotenv_values(".env").get(variable))
+
+
+def print_https_start(settings, certificate) -> None:
+    """Where to open the page from a phone (also as a QR code), and the certificate's
+    fingerprint to compare with what the phone's browser shows."""
+    import segno
+
+    from assistant.server.hosts import server_names
+
+    names = server_names(settings)
+    url = f"https://{_url_host(phone_host(names) or settings.host)}:{settings.port}/"
+    if certificate.made:
+        how = f"a self-signed certificate, made now: {certificate.cert_file}"
+    elif settings.tls_cert is None:
+        how = f"the self-signed certificate made before: {certificate.cert_file}"
+    else:
+        how = f"TLS_CERT {certificate.cert_file}"
+    print(f"Serving HTTPS with {how}", flush=True)
+    uncovered = [name for name in names if name not in certificate.names]
+    if settings.tls_cert is None and uncovered:
+        print(
+            f"  It is not for {', '.join(uncovered)}: delete {certificate.cert_file.parent} and "
+            "start again to make one that is (the fingerprint changes).",
+            flush=True,
+        )
+    print(f"Open {url} on your phone (or scan the code below).", flush=True)
+    print("Certificate SHA-256 fingerprint, to compare with what the browser shows:", flush=True)
+    print(f"  {certificate.fingerprint}", flush=True)
+    segno.make(url, error="m").terminal(out=sys.stdout, compact=True)
+    sys.stdout.flush()
+
+
+def phone_host(names: list[str]) -> str | None:
+    """The name a phone is likeliest to reach: an IPv4 address (a host name may not resolve on
+    the phone), then any address, then a name."""
+    import ipaddress
+
+    def rank(name: str) -> int:
+        try:
+            return 0 if ipaddress.ip_address(name).version == 4 else 1
+        except ValueError:
+            return 2
+
+    return min(names, key=rank) if names else None
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def run() -> None:

@@ -9,17 +9,27 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GROQ_KEYS_URL = "https://console.groq.com/keys"
 CARTESIA_KEYS_URL = "https://play.cartesia.ai/keys"
 
 
-def default_database_url() -> str:
+def default_data_dir() -> Path:
     # A per-user data directory, so running from another folder finds the same memory.
-    path = Path(user_data_dir("voice-assistant", appauthor=False)) / "assistant.db"
-    return f"sqlite+aiosqlite:///{path}"
+    return Path(user_data_dir("voice-assistant", appauthor=False))
+
+
+def default_database_url() -> str:
+    return f"sqlite+aiosqlite:///{default_data_dir() / 'assistant.db'}"
 
 
 class TurnDetection(StrEnum):
@@ -105,6 +115,18 @@ class Settings(BaseSettings):
     session_days: Annotated[int, Field(ge=1, le=3650)] = 30
     # Comma-separated STUN/TURN URLs; empty means host candidates only (no third party involved).
     ice_servers: str = ""
+    # Comma-separated names and addresses the server answers to beyond loopback (the Host
+    # header); empty: the machine's host names and the bound address (`server.hosts`).
+    allowed_hosts: str = ""
+    # A certificate and its key (PEM files) for HTTPS; beyond loopback without them, a
+    # self-signed one is made once in DATA_DIR (`server.tls`).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Where the self-signed certificate is kept (the default database lives here too).
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # Live voice sessions the server takes at once, and per user; the next offer gets a 503.
+    max_voice_sessions: Annotated[int, Field(ge=1, le=1000)] = 6
+    max_voice_sessions_per_user: Annotated[int, Field(ge=1, le=100)] = 2
 
     # loguru/pipecat default to DEBUG: several lines per turn and per connection event, each
     # formatted and written from the event loop every live session shares.
@@ -142,9 +164,19 @@ class Settings(BaseSettings):
     def _upper_case_level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS_CERT and TLS_KEY go together: set both or neither")
+        return self
+
     @cached_property
     def ice_server_urls(self) -> list[str]:
         return [url.strip() for url in self.ice_servers.split(",") if url.strip()]
+
+    @cached_property
+    def allowed_host_names(self) -> list[str]:
+        return [name.strip().lower() for name in self.allowed_hosts.split(",") if name.strip()]
 
     def missing_keys(self) -> list[str]:
         """The API keys a live voice session needs that are not set."""
@@ -173,5 +205,8 @@ def load_settings(**overrides) -> Settings:
         lines = []
         for problem in error.errors():
             variable = "_".join(str(part) for part in problem["loc"]).upper()
-            lines.append(f"{variable}: {problem['msg']} (got {problem.get('input')!r})")
+            if variable:
+                lines.append(f"{variable}: {problem['msg']} (got {problem.get('input')!r})")
+            else:  # a rule over several variables names them itself
+                lines.append(problem["msg"].removeprefix("Value error, "))
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from loguru import logger
@@ -22,6 +23,19 @@ if TYPE_CHECKING:
 
     from assistant.pipeline.builder import SessionHook, SessionSpec, VoiceSession
     from assistant.tools import ToolFactory
+
+
+class TooManySessions(Exception):
+    """No room for another voice session; the message is for the person who asked."""
+
+
+@dataclass(eq=False)
+class SessionSlot:
+    """Room for one voice session, held from its offer until the session ends."""
+
+    user_id: int
+    conversation_id: str
+    pc_id: str | None = None  # its peer connection, once the offer made one
 
 
 class VoiceBots:
@@ -47,6 +61,8 @@ class VoiceBots:
         self._conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        # Every session being offered or running (MAX_VOICE_SESSIONS, and per user).
+        self._slots: set[SessionSlot] = set()
 
     @property
     def active(self) -> int:
@@ -86,11 +102,48 @@ class VoiceBots:
         self.warm_up()
         await asyncio.shield(self._warming)  # one caller's cancellation must not cancel it
 
-    def start(self, connection: SmallWebRTCConnection, spec: SessionSpec) -> None:
-        """Run a voice session over a new connection until its peer goes away."""
+    def reserve(self, user_id: int, conversation_id: str) -> SessionSlot:
+        """Room for a new session, before its offer is answered (`release` it if none starts).
+
+        A session that takes its conversation over from another tab does not count that one:
+        it ends as this one starts. Raises TooManySessions when the server or the user is at
+        the limit.
+        """
+        others = [slot for slot in self._slots if slot.conversation_id != conversation_id]
+        limit = self._settings.max_voice_sessions
+        if len(others) >= limit:
+            raise TooManySessions(
+                f"The assistant is busy: {limit} voice sessions are live, the most it takes at "
+                "once. Try again when one ends."
+            )
+        per_user = self._settings.max_voice_sessions_per_user
+        if sum(slot.user_id == user_id for slot in others) >= per_user:
+            raise TooManySessions(
+                f"You already have {per_user} voice sessions open, the most for one person. End "
+                "one (in another tab or device) and try again."
+            )
+        slot = SessionSlot(user_id, conversation_id)
+        self._slots.add(slot)
+        return slot
+
+    def release(self, slot: SessionSlot) -> None:
+        self._slots.discard(slot)
+
+    def serves(self, pc_id: str | None) -> bool:
+        """Whether a live session runs over this peer connection (an offer for it renegotiates
+        and starts nothing)."""
+        return pc_id is not None and any(slot.pc_id == pc_id for slot in self._slots)
+
+    def start(
+        self, connection: SmallWebRTCConnection, spec: SessionSpec, slot: SessionSlot
+    ) -> None:
+        """Run a voice session over a new connection until its peer goes away; its slot is
+        released when it ends."""
+        slot.pc_id = connection.pc_id
         task = asyncio.create_task(self._run(connection, spec), name=f"voice-{spec.user_name}")
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
+        task.add_done_callback(lambda _task: self.release(slot))
 
     async def _run(self, connection: SmallWebRTCConnection, spec: SessionSpec) -> None:
         # Imported by `ready()` before the offer that got here.

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from assistant.config import Settings
 from assistant.runtime.chat import Chat
@@ -28,8 +29,9 @@ from assistant.runtime.live_sessions import VoiceBots
 from assistant.runtime.reminders import ReminderScheduler
 from assistant.server import accounts, api, chat, history, rtc
 from assistant.server.accounts import SignIn
+from assistant.server.hosts import SameOriginWrites, allowed_hosts
 from assistant.server.rtc import Signalling
-from assistant.server.security import BodySizeLimit, invalid_request
+from assistant.server.security import invalid_request
 from assistant.server.web_sessions import SessionCookie, WebSessions
 from assistant.store.accounts import Passwords
 from assistant.store.database import Database
@@ -76,7 +78,8 @@ def create_app(
         await app.state.signalling.close()
         await database.dispose()
 
-    app = FastAPI(title="Voice assistant", lifespan=lifespan)
+    # Bodies over the cap get 413, declared or streamed (FastAPI's own limit, for every route).
+    app = FastAPI(title="Voice assistant", lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
     app.state.settings = settings
     app.state.db = database
     app.state.web_sessions = WebSessions(database, session_days=settings.session_days, clock=clock)
@@ -94,7 +97,10 @@ def create_app(
     app.add_middleware(
         SessionCookie, sessions=app.state.web_sessions, required=settings.auth == "password"
     )
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    # Added last, so run first: only requests under one of the server's own names get in
+    # (DNS rebinding), and then no state-changing one from another site's page.
+    app.add_middleware(SameOriginWrites)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
 
     app.include_router(accounts.router)
     app.include_router(api.router)

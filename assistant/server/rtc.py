@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from assistant.runtime.live_sessions import VoiceBots
+from assistant.runtime.live_sessions import TooManySessions, VoiceBots
 from assistant.runtime.warmup import import_voice_stack
 from assistant.server.web_sessions import WebSession, current_session
 
@@ -107,8 +107,22 @@ class Signalling:
             timezone=web.timezone,
         )
 
+        # An offer for a live connection renegotiates it; any other starts a session.
+        slot = None
+        if not self._bots.serves(body.pc_id):
+            try:
+                slot = self._bots.reserve(web.user_id, web.conversation_id)
+            except TooManySessions as full:
+                raise HTTPException(503, str(full)) from None
+        started = False
+
         async def on_connection(connection: SmallWebRTCConnection) -> None:
-            self._bots.start(connection, spec)
+            nonlocal slot, started
+            # The connection it named went away meanwhile, so this offer starts a session after
+            # all (pipecat logs and drops an exception raised here).
+            slot = slot or self._bots.reserve(web.user_id, web.conversation_id)
+            self._bots.start(connection, spec, slot)
+            started = True
 
         try:
             answer = await handler.handle_web_request(request, on_connection)
@@ -116,6 +130,9 @@ class Signalling:
             raise
         except Exception as error:  # aiortc raises ValueError & co. on SDP it can't parse
             raise HTTPException(400, f"Invalid SDP offer: {error}") from None
+        finally:
+            if slot is not None and not started:
+                self._bots.release(slot)
         if answer is None:
             raise HTTPException(400, "The offer produced no answer.")
         return answer

@@ -52,6 +52,14 @@ async function responseDetail(response) {
   return `${response.status} ${response.statusText}`.trim();
 }
 
+/** What the page says when the server refuses an offer with `status` and `detail`. */
+export function offerRefusal(status, detail) {
+  if (status === 401) return `Your session has expired (${detail}). Choose a conversation and try again.`;
+  // Full (MAX_VOICE_SESSIONS, or this person's sessions): the server says why, for people.
+  if (status === 503) return detail;
+  return `The assistant could not start: ${detail}`;
+}
+
 /**
  * One voice session with the assistant.
  *
@@ -190,14 +198,7 @@ export class VoiceSession extends EventTarget {
       } catch {
         throw new VoiceError('Could not reach the server.');
       }
-      if (!response.ok) {
-        const detail = await responseDetail(response);
-        throw new VoiceError(
-          response.status === 401
-            ? `Your session has expired (${detail}). Choose a conversation and try again.`
-            : `The assistant could not start: ${detail}`,
-        );
-      }
+      if (!response.ok) throw new VoiceError(offerRefusal(response.status, await responseDetail(response)));
       const answer = await response.json();
       if (this._closing || pc !== this.pc) return;
       this.pcId = answer.pc_id || this.pcId;
