@@ -16,6 +16,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from assistant.store.dialects import is_search_object
 from assistant.store.models import Base
 
 config = context.config
@@ -26,12 +27,10 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 target_metadata = Base.metadata
 
-# notes_fts and its shadow tables are created by hand in 0001; autogenerate must not drop them.
-FTS_PREFIX = "notes_fts"
-
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object):
-    return not (type_ == "table" and name is not None and name.startswith(FTS_PREFIX))
+    # Full-text search is made by hand in the migrations; autogenerate must not drop it.
+    return not is_search_object(name, type_)
 
 
 def database_url() -> str:

@@ -1,0 +1,150 @@
+"""Which database the database-facing tests run against: SQLite, PostgreSQL, or both.
+
+Every test that uses the ``db`` fixture (directly or through another fixture) runs once per
+backend chosen by ``--backend`` (or ``TEST_BACKEND``; default ``both``), its id ending in
+``[sqlite]`` or ``[postgresql]``. A test that checks something only one database has is marked
+``@pytest.mark.sqlite_only``.
+
+PostgreSQL runs need a server: ``TEST_POSTGRES_URL`` names one (a role that may create
+databases; ``.ci/run`` starts a throwaway cluster and sets it). Without it they are skipped,
+and under ``CI=true`` they fail. The schema is migrated once per run into a template database;
+each test gets a fresh copy of it (``CREATE DATABASE … TEMPLATE``, a file copy), dropped after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+BACKENDS = ("sqlite", "postgresql")
+POSTGRES_URL_VARIABLE = "TEST_POSTGRES_URL"
+
+
+def add_option(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=(*BACKENDS, "both"),
+        default=os.environ.get("TEST_BACKEND", "both"),
+        help="database(s) the database-facing tests run against (default: both, or "
+        "$TEST_BACKEND); PostgreSQL needs $TEST_POSTGRES_URL",
+    )
+
+
+def configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: checks what only SQLite has; not run against PostgreSQL"
+    )
+
+
+def chosen_backends(config: pytest.Config) -> list[str]:
+    choice = config.getoption("--backend")
+    return list(BACKENDS) if choice == "both" else [choice]
+
+
+def generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``backend`` for every test whose fixtures reach ``db``."""
+    if "db" not in metafunc.fixturenames and "backend" not in metafunc.fixturenames:
+        return
+    backends = chosen_backends(metafunc.config)
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        backends = [b for b in backends if b == "sqlite"] or ["sqlite"]
+    metafunc.parametrize("backend", backends, indirect=True, ids=backends)
+
+
+def _admin_dsn(url: str) -> str:
+    """A DSN asyncpg takes (it knows no "+asyncpg" driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _run(coroutine):
+    # Admin work (CREATE/DROP DATABASE) runs from synchronous fixtures, outside the test's loop.
+    return asyncio.run(coroutine)
+
+
+async def _execute(dsn: str, *statements: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server the tests may create databases on."""
+
+    url: str  # SQLAlchemy URL of its maintenance database (postgresql+asyncpg://…/postgres)
+    prefix: str
+    template: str | None = None
+    _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def url_of(self, database: str) -> str:
+        return make_url(self.url).set(database=database).render_as_string(hide_password=False)
+
+    def _admin(self, *statements: str) -> None:
+        _run(_execute(_admin_dsn(self.url), *statements))
+
+    def create(self, *, template: str | None = None) -> str:
+        """A new database (empty, or a copy of ``template``); returns its name."""
+        name = f"{self.prefix}_{next(self._names)}"
+        source = f' TEMPLATE "{template}"' if template else " TEMPLATE template0"
+        self._admin(f'CREATE DATABASE "{name}"{source}')
+        return name
+
+    def drop(self, name: str) -> None:
+        # FORCE: a server the test started may still hold a connection it never closed.
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def migrated(self) -> str:
+        """A new database at the head of the migrations (a copy of the run's template)."""
+        if self.template is None:
+            from assistant.store.database import Database
+
+            template = self.create()
+
+            async def migrate() -> None:
+                database = Database(self.url_of(template))
+                try:
+                    await database.upgrade()
+                finally:
+                    await database.dispose()
+
+            _run(migrate())
+            self.template = template
+        return self.create(template=self.template)
+
+
+def postgres_server(config: pytest.Config) -> Iterator[PostgresServer | None]:
+    """The session's server (None without ``TEST_POSTGRES_URL``); its databases dropped after."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url or "postgresql" not in chosen_backends(config):
+        yield None
+        return
+    from assistant.store.database import async_url
+
+    server = PostgresServer(
+        url=async_url(url).render_as_string(hide_password=False),
+        prefix=f"assistant_test_{os.getpid()}",
+    )
+    try:
+        yield server
+    finally:
+        if server.template is not None:
+            server.drop(server.template)
+
+
+def require_postgres(server: PostgresServer | None) -> PostgresServer:
+    if server is not None:
+        return server
+    reason = f"PostgreSQL tests need a server: set {POSTGRES_URL_VARIABLE} (see .ci/run)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
