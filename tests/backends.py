@@ -41,6 +41,9 @@ def configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only: checks what only SQLite has; not run against PostgreSQL"
     )
+    config.addinivalue_line(
+        "markers", "postgresql_only: checks what only PostgreSQL has; not run against SQLite"
+    )
 
 
 def chosen_backends(config: pytest.Config) -> list[str]:
@@ -55,6 +58,8 @@ def generate_tests(metafunc: pytest.Metafunc) -> None:
     backends = chosen_backends(metafunc.config)
     if metafunc.definition.get_closest_marker("sqlite_only"):
         backends = [b for b in backends if b == "sqlite"] or ["sqlite"]
+    elif metafunc.definition.get_closest_marker("postgresql_only"):
+        backends = [b for b in backends if b == "postgresql"]  # none: skipped
     metafunc.parametrize("backend", backends, indirect=True, ids=backends)
 
 

@@ -231,6 +231,10 @@ class ConversationRepository(_UserScoped):
         for every message, on the event loop that also streams the bot's audio.
         """
         role = Role(role)
+        if content is not None:
+            # What was said or answered, never refused: PostgreSQL's text cannot hold NUL, which
+            # means nothing in speech.
+            content = content.replace("\x00", "")
         now = utcnow()
         values: dict[str, Any] = {"updated_at": now}
         if role is Role.USER and content and content.strip():
