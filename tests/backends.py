@@ -3,7 +3,8 @@
 Every test that uses the ``db`` fixture (directly or through another fixture) runs once per
 backend chosen by ``--backend`` (or ``TEST_BACKEND``; default ``both``), its id ending in
 ``[sqlite]`` or ``[postgresql]``. A test that checks something only one database has is marked
-``@pytest.mark.sqlite_only``.
+``@pytest.mark.sqlite_only`` or ``postgresql_only``; the pipeline's modules (PIPELINE_MODULES)
+run on SQLite alone.
 
 PostgreSQL runs need a server: ``TEST_POSTGRES_URL`` names one (a role that may create
 databases; ``.ci/run`` starts a throwaway cluster and sets it). Without it they are skipped,
@@ -24,6 +25,28 @@ import pytest
 from sqlalchemy.engine import make_url
 
 BACKENDS = ("sqlite", "postgresql")
+
+# Tests of the voice pipeline, the services, the page and the browser reach ``db`` through the
+# headless session or the app, but test nothing of the store's: they run on SQLite alone (a
+# second run would add minutes). The store, the tools, the API, the recorder, durability,
+# hand-over, summaries and concurrency run on both.
+PIPELINE_MODULES = frozenset(
+    {
+        "test_browser",
+        "test_faults",
+        "test_groq_connections",
+        "test_js",
+        "test_llm_requests",
+        "test_long_call",
+        "test_pipeline",
+        "test_rate_limits",
+        "test_refused_requests",
+        "test_request_prefix",
+        "test_server_rtc",
+        "test_session_costs",
+        "test_tts_tls",
+    }
+)
 POSTGRES_URL_VARIABLE = "TEST_POSTGRES_URL"
 
 
@@ -56,7 +79,8 @@ def generate_tests(metafunc: pytest.Metafunc) -> None:
     if "db" not in metafunc.fixturenames and "backend" not in metafunc.fixturenames:
         return
     backends = chosen_backends(metafunc.config)
-    if metafunc.definition.get_closest_marker("sqlite_only"):
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if metafunc.definition.get_closest_marker("sqlite_only") or module in PIPELINE_MODULES:
         backends = [b for b in backends if b == "sqlite"] or ["sqlite"]
     elif metafunc.definition.get_closest_marker("postgresql_only"):
         backends = [b for b in backends if b == "postgresql"]  # none: skipped
