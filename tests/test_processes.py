@@ -15,6 +15,7 @@ from assistant.store.repository import ConversationRepository, NoteRepository, U
 from fakes.rtc_client import RTCClient
 from fakes.speech import require_speech_tools, speech_wav
 from tests.live_server import pin_ice_to_loopback, running_server
+from tests.sticky_proxy import StickyProxy
 from tests.test_server_rtc import select, wait_for_message
 
 pytestmark = pytest.mark.postgresql_only
@@ -106,5 +107,54 @@ async def test_fifty_writers_on_two_engines_lose_nothing(db):
                 assert len(rows) == WRITES_EACH * len(writers)
             lines = (await NoteRepository(session, alice).get(note)).content.split("\n")
             assert len(lines) == 1 + WRITERS * (WRITES_EACH // 5)
+    finally:
+        await other.dispose()
+
+
+# An end-of-candidates marker (RFC 8840): a trickled ICE PATCH any peer connection accepts.
+END_OF_CANDIDATES = {"candidate": "", "sdp_mid": "0", "sdp_mline_index": 0}
+
+
+async def test_behind_a_sticky_proxy_each_browser_stays_on_its_server(
+    settings, db, monkeypatch, fake_groq, fake_cartesia
+):
+    """Two servers behind a proxy that keeps a browser on one (Caddy's lb_policy cookie): two
+    browsers land on different servers, and each one's offer and ICE PATCH reach the server that
+    holds its selection and its peer connection. Without stickiness they don't."""
+    require_speech_tools()
+    pin_ice_to_loopback(monkeypatch)
+    other = Database(db.url)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            servers = [
+                await stack.enter_async_context(running_server(settings, db, lambda c: [])),
+                await stack.enter_async_context(running_server(settings, other, lambda c: [])),
+            ]
+            proxy = await stack.enter_async_context(StickyProxy(servers))
+            clients = []
+            for user in ("alice", "bob"):
+                http = await stack.enter_async_context(httpx.AsyncClient(base_url=proxy.url))
+                await select(http, user)
+                client = RTCClient(http)
+                stack.push_async_callback(client.close)
+                answer = await client.connect(speech_wav(f"I am {user}", lead_silence=2.5))
+                patch = await http.patch(
+                    "/api/offer",
+                    json={"pc_id": answer["pc_id"], "candidates": [END_OF_CANDIDATES]},
+                )
+                assert patch.status_code == 200, patch.text
+                clients.append(client)
+            for client in clients:
+                await client.wait_until(lambda c=client: c.server_messages("session"))
+            # Three requests each (selection, offer, PATCH), alice's on one server, bob's on the
+            # other.
+            assert proxy.served == [0, 0, 0, 1, 1, 1]
+
+            # A proxy that is not sticky sends the offer elsewhere: no selection there.
+            loose = await stack.enter_async_context(StickyProxy(servers, sticky=False))
+            http = await stack.enter_async_context(httpx.AsyncClient(base_url=loose.url))
+            await select(http, "carol")
+            offer = await http.post("/api/offer", json={"sdp": "v=0", "type": "offer"})
+            assert offer.status_code == 401
     finally:
         await other.dispose()
