@@ -69,6 +69,20 @@ async def fake_cartesia():
 
 
 @pytest.fixture
+def empty_database_url(backend: str, tmp_path: Path, request) -> Iterator[str]:
+    """A new database with nothing in it, not even migrations, on this test's backend."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    server = backends.require_postgres(request.getfixturevalue("postgres_server"))
+    name = server.create()
+    try:
+        yield server.url_of(name)
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture
 def settings(tmp_path, fake_groq, fake_cartesia, database_url) -> Settings:
     return fake_settings(
         fake_groq.base_url, fake_cartesia.url, tmp_path / "assistant.db", database_url=database_url
