@@ -179,3 +179,27 @@ def test_alembic_cli_from_another_directory(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Running upgrade  -> 0001_initial" in result.stderr
+
+
+async def test_two_processes_starting_at_once_migrate_once(empty_database_url: str) -> None:
+    """Two processes upgrading one empty database at the same moment (two servers starting):
+    one migrates, the other waits for it and finds it at head. (Processes: alembic's context
+    is one per process.)"""
+    script = (
+        "import sys; from assistant.store.database import upgrade_database as up; up(sys.argv[1])"
+    )
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, empty_database_url, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    for process in processes:
+        _, err = await process.communicate()
+        assert process.returncode == 0, err.decode()[-2000:]
+    db = Database(empty_database_url)
+    try:
+        assert await db.current_revision() == HEAD
+        assert APP_TABLES <= await _tables(db)
+    finally:
+        await db.dispose()
