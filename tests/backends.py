@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -92,18 +93,31 @@ def _admin_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _run(coroutine):
-    # Admin work (CREATE/DROP DATABASE) runs from synchronous fixtures, outside the test's loop.
-    return asyncio.run(coroutine)
+class _Admin:
+    """One connection to the maintenance database, on a loop of its own in a thread: the
+    fixtures that create and drop databases are synchronous and run outside the test's loop,
+    and a connection per statement would cost ~25 ms each time."""
 
+    def __init__(self, dsn: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._conn = self._call(asyncpg.connect(dsn))
 
-async def _execute(dsn: str, *statements: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
+    def _call(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def execute(self, statement: str) -> None:
+        self._call(self._conn.execute(statement))
+
+    def fetchval(self, query: str):
+        return self._call(self._conn.fetchval(query))
+
+    def close(self) -> None:
+        self._call(self._conn.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
 
 @dataclass
@@ -114,23 +128,36 @@ class PostgresServer:
     prefix: str
     template: str | None = None
     _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _admin: _Admin | None = None
+    _strategy: str = ""
 
     def url_of(self, database: str) -> str:
         return make_url(self.url).set(database=database).render_as_string(hide_password=False)
 
-    def _admin(self, *statements: str) -> None:
-        _run(_execute(_admin_dsn(self.url), *statements))
+    def _execute(self, statement: str) -> None:
+        if self._admin is None:
+            self._admin = _Admin(_admin_dsn(self.url))
+            # PostgreSQL 15's default WAL-logs every page of a copy: ~800 ms a database on a
+            # busy 2-core machine, against ~90 ms for a file copy.
+            if int(self._admin.fetchval("SHOW server_version_num")) >= 150000:
+                self._strategy = " STRATEGY FILE_COPY"
+        self._admin.execute(statement.format(strategy=self._strategy))
 
     def create(self, *, template: str | None = None) -> str:
         """A new database (empty, or a copy of ``template``); returns its name."""
         name = f"{self.prefix}_{next(self._names)}"
-        source = f' TEMPLATE "{template}"' if template else " TEMPLATE template0"
-        self._admin(f'CREATE DATABASE "{name}"{source}')
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{template or "template0"}"{{strategy}}')
         return name
 
     def drop(self, name: str) -> None:
         # FORCE: a server the test started may still hold a connection it never closed.
-        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        if self.template is not None:
+            self.drop(self.template)
+        if self._admin is not None:
+            self._admin.close()
 
     def migrated(self) -> str:
         """A new database at the head of the migrations (a copy of the run's template)."""
@@ -146,7 +173,7 @@ class PostgresServer:
                 finally:
                     await database.dispose()
 
-            _run(migrate())
+            asyncio.run(migrate())
             self.template = template
         return self.create(template=self.template)
 
@@ -166,8 +193,7 @@ def postgres_server(config: pytest.Config) -> Iterator[PostgresServer | None]:
     try:
         yield server
     finally:
-        if server.template is not None:
-            server.drop(server.template)
+        server.close()
 
 
 def require_postgres(server: PostgresServer | None) -> PostgresServer:

@@ -90,9 +90,10 @@ def settings(tmp_path, fake_groq, fake_cartesia, database_url) -> Settings:
 
 
 @pytest.fixture
-async def db(database_url):
+async def db(database_url, backend):
     database = Database(database_url)
-    await database.upgrade()
+    if backend == "sqlite":  # PostgreSQL's is a copy of a template already at head
+        await database.upgrade()
     yield database
     await database.dispose()
 
