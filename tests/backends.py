@@ -34,6 +34,7 @@ BACKENDS = ("sqlite", "postgresql")
 PIPELINE_MODULES = frozenset(
     {
         "test_browser",
+        "test_browser_typing",
         "test_faults",
         "test_groq_connections",
         "test_js",
@@ -46,6 +47,7 @@ PIPELINE_MODULES = frozenset(
         "test_server_rtc",
         "test_session_costs",
         "test_tts_tls",
+        "test_turn_timings",
     }
 )
 POSTGRES_URL_VARIABLE = "TEST_POSTGRES_URL"
