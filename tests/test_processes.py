@@ -1,17 +1,25 @@
 """Two servers on one PostgreSQL (two apps, each with its own engine and connections, as two
-processes have): a conversation live on A that is opened on B moves to B with all it said;
-fifty writers across both lose nothing."""
+processes have): a conversation live on A that is opened on B moves to B with all it said; a
+reminder due while the user is live on both is said once; fifty writers across both lose nothing;
+a sticky proxy keeps each browser on its server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from assistant.store.database import Database
-from assistant.store.repository import ConversationRepository, NoteRepository, UserRepository
+from assistant.store.models import ReminderStatus
+from assistant.store.repository import (
+    ConversationRepository,
+    NoteRepository,
+    ReminderRepository,
+    UserRepository,
+)
 from fakes.rtc_client import RTCClient
 from fakes.speech import require_speech_tools, speech_wav
 from tests.live_server import pin_ice_to_loopback, running_server
@@ -156,5 +164,54 @@ async def test_behind_a_sticky_proxy_each_browser_stays_on_its_server(
             await select(http, "carol")
             offer = await http.post("/api/offer", json={"sdp": "v=0", "type": "offer"})
             assert offer.status_code == 401
+    finally:
+        await other.dispose()
+
+
+async def test_a_reminder_due_while_live_on_both_servers_is_said_once(
+    settings, db, monkeypatch, fake_groq, fake_cartesia
+):
+    """Alice is live on A (one conversation) and on B (another, another device) when a reminder
+    comes due: each server's scheduler sees it, the claim lets one say it, once."""
+    require_speech_tools()
+    pin_ice_to_loopback(monkeypatch)
+    other = Database(db.url)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            servers = [
+                await stack.enter_async_context(running_server(settings, db, lambda c: [])),
+                await stack.enter_async_context(running_server(settings, other, lambda c: [])),
+            ]
+            clients = []
+            for url in servers:
+                http = await stack.enter_async_context(httpx.AsyncClient(base_url=url))
+                await select(http, "alice")
+                client = RTCClient(http)
+                stack.push_async_callback(client.close)
+                await client.connect(speech_wav("hello", lead_silence=2.5))
+                await client.wait_until(lambda c=client: c.server_messages("session"))
+                clients.append(client)
+            async with db.transaction() as session:
+                alice = (await UserRepository(session).get_by_name("alice")).id
+                due = datetime.now(UTC) + timedelta(seconds=1)
+                reminder = await ReminderRepository(session, alice).add("stretch", due, "UTC")
+
+            # The server that said it marks it delivered once heard, then tells its page.
+            waits = [
+                asyncio.create_task(
+                    c.wait_until(lambda c=c: c.server_messages("reminders-changed"))
+                )
+                for c in clients
+            ]
+            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for wait in pending:
+                wait.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await done.pop()
+            async with db.transaction() as session:
+                held = await ReminderRepository(session, alice).get(reminder.id)
+            assert held.status is ReminderStatus.DELIVERED
+            due_messages = [m for c in clients for m in c.server_messages("reminder-due")]
+            assert [m["text"] for m in due_messages] == ["stretch"]
     finally:
         await other.dispose()
