@@ -1,4 +1,5 @@
 """`assistant`: run the voice assistant server; `assistant db upgrade`: migrate the database;
+`assistant db copy --to URL`: copy every row into another database (SQLite to PostgreSQL);
 `assistant user add|passwd|list|remove NAME`: the accounts AUTH=password signs in with."""
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="port to bind (default: PORT or 7860)")
     commands = parser.add_subparsers(dest="command")
     db_parser = commands.add_parser("db", help="database maintenance")
-    db_parser.add_argument("action", choices=["upgrade"])
+    db_parser.add_argument("action", choices=["upgrade", "copy"])
+    db_parser.add_argument(
+        "--from", dest="source", help="copy: the database to read (default: DATABASE_URL)"
+    )
+    db_parser.add_argument("--to", dest="target", help="copy: the database to fill (empty)")
     user_commands.add_parsers(commands)
     args = parser.parse_args(argv)
 
@@ -36,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "user":
         return user_commands.run(settings, args)
+    if args.command == "db" and args.action == "copy":
+        return copy(args.source or settings.database_url, args.target)
     if args.command == "db":
         from assistant.store.database import MigrationError, upgrade_database
 
@@ -49,6 +56,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Database is up to date: {settings.database_url}")
         return 0
     return serve(settings)
+
+
+def copy(source: str, target: str | None) -> int:
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from assistant.store.copy import CopyError, copy_database
+
+    if not target:
+        print("assistant db copy needs --to URL (the database to fill)", file=sys.stderr)
+        return 2
+
+    def report(table) -> None:
+        print(f"{table.name}: {table.rows} rows", flush=True)
+
+    try:
+        copied = asyncio.run(copy_database(source, target, progress=report))
+    except (CopyError, SQLAlchemyError, OSError) as error:
+        print(f"Nothing was copied: {error}", file=sys.stderr)
+        return 1
+    total = sum(table.rows for table in copied)
+    print(f"Copied {total} rows in {len(copied)} tables; each table's count matches the source.")
+    return 0
 
 
 def configure_logging(level: str) -> None:

@@ -1,8 +1,11 @@
 """Resume cost vs history length: load_context on 1k, 10k and 100k-message conversations.
 
     uv run python -m bench.resume_scale [--iterations 200] [--sizes 1000,10000,100000]
+        [--backend sqlite|postgresql] [--postgres-url postgresql://…/postgres]
 
-One temp SQLite file (migrated by alembic, the app's WAL pragmas) holds one user with one
+One temp SQLite file (migrated by alembic, the app's WAL pragmas), or with ``--backend
+postgresql`` a temporary database on the server ``--postgres-url`` (or ``$TEST_POSTGRES_URL``)
+names, created and dropped by the run, holds one user with one
 conversation per size, bulk-inserted with SQLAlchemy core (``insert(Message)`` executemany) as
 realistic mixed rows: user questions, spoken answers, interrupted answers, assistant tool calls
 with their tool results (some results stored late, after the user spoke again), empty
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import tempfile
 import time
@@ -151,6 +155,27 @@ def _folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir())
 
 
+async def _postgres_admin(url: str, statement: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _database_bytes(db, tmp: Path) -> int:
+    if db.url.get_backend_name() == "sqlite":
+        return _folder_bytes(tmp)
+    from sqlalchemy import text
+
+    async with db.engine.connect() as conn:
+        return await conn.scalar(text("SELECT pg_database_size(current_database())"))
+
+
 async def time_load(db, user_id: int, conversation_id: str, budget: int) -> tuple[float, list]:
     from assistant.store.context import load_context
 
@@ -185,14 +210,38 @@ async def time_build(settings, db, spec) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant.store.database import async_url
+
+    tmp_dir = tempfile.TemporaryDirectory(prefix="bench-resume-")
+    tmp = Path(tmp_dir.name)
+    url = f"sqlite+aiosqlite:///{tmp / 'resume.db'}"
+    server = None
+    if args.backend == "postgresql":
+        if not args.postgres_url:
+            raise SystemExit("--backend postgresql needs --postgres-url or $TEST_POSTGRES_URL")
+        server = async_url(args.postgres_url)
+        name = f"bench_resume_{os.getpid()}"
+        await _postgres_admin(
+            server.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"'
+        )
+        url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        return await _run(args, tmp, url)
+    finally:
+        tmp_dir.cleanup()
+        if server is not None:
+            await _postgres_admin(
+                server.render_as_string(hide_password=False),
+                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            )
+
+
+async def _run(args: argparse.Namespace, tmp: Path, url: str) -> dict[str, Any]:
     from assistant.config import Settings
     from assistant.pipeline.builder import SessionSpec
     from assistant.store.context import estimate_tokens
     from assistant.store.database import Database
 
-    tmp_dir = tempfile.TemporaryDirectory(prefix="bench-resume-")
-    tmp = Path(tmp_dir.name)
-    url = f"sqlite+aiosqlite:///{tmp / 'resume.db'}"
     settings = Settings(
         _env_file=None,
         groq_api_key="bench",
@@ -207,7 +256,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     user_id, conversations = await populate(db, args.sizes)
     populate_secs = time.perf_counter() - started
-    db_bytes = _folder_bytes(tmp)
+    db_bytes = await _database_bytes(db, tmp)
 
     # Warm-up, then interleaved timed calls (rotating which size goes first).
     samples: dict[int, list[float]] = {size: [] for size in args.sizes}
@@ -227,7 +276,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             }
     await db.dispose()
 
-    # Cold: a new engine (new connection, empty SQLite page cache) for each call.
+    # Cold: a new engine (a new connection: SQLite's page cache empty, PostgreSQL's backend
+    # process new, its shared buffers still warm) for each call.
     cold: dict[int, list[float]] = {size: [] for size in args.sizes}
     for _ in range(args.cold):
         for size in args.sizes:
@@ -250,7 +300,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 build[size].append(await time_build(settings, db, specs[size]))
         await db.dispose()
 
-    tmp_dir.cleanup()
     small, large = min(args.sizes), max(args.sizes)
     per_size = {
         str(size): {
@@ -275,6 +324,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     page_pass = page_ratio <= TARGET_RATIO and page_p95 <= TARGET_PAGE_P95_MS
     return {
         "config": {
+            "backend": args.backend,
             "iterations": args.iterations,
             "warmup": args.warmup,
             "token_budget": budget,
@@ -324,7 +374,8 @@ def report(data: dict[str, Any]) -> str:
         )
     sizes = data["config"]["sizes"]
     lines = [
-        f"resume: load_context, budget {data['config']['token_budget']} tokens (ms)",
+        f"resume: load_context on {data['config'].get('backend', 'sqlite')}, budget "
+        f"{data['config']['token_budget']} tokens (ms)",
         table(
             [
                 "messages",
@@ -358,6 +409,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", type=int, default=None, help="default: the app's setting")
     parser.add_argument(
         "--sizes", type=lambda t: [int(x) for x in t.split(",")], default=[1000, 10000, 100000]
+    )
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("TEST_POSTGRES_URL"),
+        help="--backend postgresql: a server where the run may create a database",
     )
     add_results_name(parser, NAME)
     return parser.parse_args(argv)

@@ -16,6 +16,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from assistant.store.dialects import is_search_object
 from assistant.store.models import Base
 
 config = context.config
@@ -26,13 +27,14 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 target_metadata = Base.metadata
 
-# The FTS5 tables and their shadow tables are created by hand (notes_fts in 0001, messages_fts
-# in 0004); autogenerate must not drop them.
-FTS_PREFIXES = ("notes_fts", "messages_fts")
+
+# The advisory lock key migrations hold on PostgreSQL (any constant of our own).
+MIGRATION_LOCK = 7_310_202_612_021_500
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object):
-    return not (type_ == "table" and name is not None and name.startswith(FTS_PREFIXES))
+    # Full-text search is made by hand in the migrations; autogenerate must not drop it.
+    return not is_search_object(name, type_)
 
 
 def database_url() -> str:
@@ -64,13 +66,19 @@ def run_migrations_offline() -> None:
 
 def do_run_migrations(connection: Connection) -> None:
     sqlite = connection.dialect.name == "sqlite"
+    if connection.dialect.name == "postgresql":
+        # Several server processes may start at once: one migrates, the others wait here
+        # (until its commit) and then find the database at head.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     if sqlite:
         # Batch mode rebuilds tables by copy + drop; with FKs on, the DROP would cascade-delete
         # child rows. The pragma is a no-op inside a transaction, so it goes first.
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         # pysqlite never BEGINs before DDL, so without this a failed migration would leave
-        # a half-built schema behind. An explicit BEGIN makes the whole run atomic.
-        connection.exec_driver_sql("BEGIN")
+        # a half-built schema behind. An explicit BEGIN makes the whole run atomic; IMMEDIATE
+        # takes the write lock first, so a second process migrating at once waits for this one
+        # (busy_timeout) and then reads the revision it left, instead of a deadlock.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -72,11 +72,10 @@ async def test_two_live_sessions_of_one_user(headless, fake_groq, warnings_logge
     assert not [w for w in warnings_logged if "locked" in w or "saving" in w]
 
 
-async def test_burst_of_interleaved_writes(tmp_path, warnings_logged):
+async def test_burst_of_interleaved_writes(database_url, warnings_logged):
     """Recorders (as voice sessions use them) and repository writes, all at once, on two engines
-    (as two server processes would be) sharing one SQLite file."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'burst.db'}"
-    first, second = Database(url), Database(url)
+    (as two server processes would be) sharing one database."""
+    first, second = Database(database_url), Database(database_url)
     await first.upgrade()
     try:
         async with first.transaction() as store:
@@ -174,9 +173,9 @@ async def test_recorder_retries_a_locked_database_in_order(warnings_logged):
     assert sum("retrying" in w for w in warnings_logged) == 3
 
 
-async def test_recorder_skips_what_can_never_be_saved(tmp_path, warnings_logged):
+async def test_recorder_skips_what_can_never_be_saved(database_url, warnings_logged):
     """A conversation deleted mid-session: its records are reported, not retried forever."""
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'gone.db'}")
+    db = Database(database_url)
     await db.upgrade()
     try:
         async with db.transaction() as store:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from assistant.config import Settings
+from assistant.runtime.conversation_leases import ConversationLeases, LocalLeases
 from assistant.runtime.warmup import warm_voice_stack
 from assistant.store.database import Database
 
@@ -63,6 +64,8 @@ class VoiceBots:
         )
         # Every session being offered or running (MAX_VOICE_SESSIONS, and per user).
         self._slots: set[SessionSlot] = set()
+        # Which conversations are live here rather than on another process (PostgreSQL).
+        self.leases: ConversationLeases = LocalLeases()
 
     @property
     def active(self) -> int:
@@ -160,6 +163,7 @@ class VoiceBots:
                 params=TransportParams(audio_in_enabled=True, audio_out_enabled=True),
             )
             async with self.conversation_lock(spec.conversation_id):
+                await self.leases.acquire(spec.conversation_id)
                 await self._take_over(spec.conversation_id)
                 session = await build_voice_session(
                     self._settings,
@@ -191,7 +195,14 @@ class VoiceBots:
         finally:
             if session is not None and self._live.get(spec.conversation_id) is session:
                 del self._live[spec.conversation_id]
+            await self._release_if_unused(spec.conversation_id)
             await connection.disconnect()
+
+    async def _release_if_unused(self, conversation_id: str) -> None:
+        """Let other processes have a conversation no session here has or is taking over."""
+        lock = self._conversation_locks.get(conversation_id)
+        if conversation_id not in self._live and (lock is None or not lock.locked()):
+            await self.leases.release(conversation_id)
 
     async def _take_over(self, conversation_id: str) -> None:
         """A conversation live in another tab or device ends there, everything said in it
@@ -216,6 +227,12 @@ class VoiceBots:
                 await session.notify({"type": "memory-changed"})
             except Exception:  # the change is stored; the session's next start reads it
                 logger.exception(f"telling conversation {session.spec.conversation_id} failed")
+
+    async def hand_over_elsewhere(self, conversation_id: str) -> None:
+        """Another process opens ``conversation_id``: its session here ends, everything said
+        stored (`ConversationLeases` then lets the other process have it)."""
+        async with self.conversation_lock(conversation_id):
+            await self._take_over(conversation_id)
 
     async def shutdown(self) -> None:
         for task in list(self._runs):

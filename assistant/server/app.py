@@ -25,6 +25,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from assistant.config import Settings
 from assistant.runtime.chat import Chat
+from assistant.runtime.conversation_leases import conversation_leases
 from assistant.runtime.live_sessions import VoiceBots
 from assistant.runtime.reminders import ReminderScheduler
 from assistant.server import accounts, api, chat, history, rtc
@@ -70,11 +71,15 @@ def create_app(
     async def lifespan(app: FastAPI):
         await database.upgrade_if_behind()
         await app.state.web_sessions.purge()  # the ones that ended while it was off
+        app.state.bots.leases = await conversation_leases(
+            database, app.state.bots.hand_over_elsewhere
+        )
         warm_up = asyncio.get_running_loop().call_later(WARM_UP_DELAY_SECS, app.state.bots.warm_up)
         yield
         warm_up.cancel()
         await app.state.chat.shutdown()
         await app.state.bots.shutdown()
+        await app.state.bots.leases.close()
         await app.state.signalling.close()
         await database.dispose()
 

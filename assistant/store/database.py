@@ -57,6 +57,20 @@ SQLITE_PRAGMAS = (
 )
 
 
+# The async driver for each database we run on: a URL may name the database alone
+# ("postgresql://…", "sqlite:///…", as people write them) and gets ours.
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+
+
+def async_url(url: str | URL) -> URL:
+    """``url`` with the async driver of its database, if it names none (``postgres://`` too)."""
+    url = make_url(url)
+    backend = "postgresql" if url.get_backend_name() == "postgres" else url.get_backend_name()
+    if backend in ASYNC_DRIVERS and "+" not in url.drivername:
+        url = url.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}")
+    return url
+
+
 def _is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
@@ -235,8 +249,14 @@ class Database:
         migrations_dir: Path = MIGRATIONS_DIR,
         **engine_kwargs: Any,
     ) -> None:
-        self.url = make_url(url)
+        self.url = async_url(url)
         self.migrations_dir = migrations_dir
+        if self.url.get_backend_name() == "postgresql":
+            # Named in pg_stat_activity, so an operator sees which connections are ours.
+            connect_args = engine_kwargs.setdefault("connect_args", {})
+            connect_args.setdefault("server_settings", {}).setdefault(
+                "application_name", "assistant"
+            )
         if _is_sqlite(self.url):
             if _is_sqlite_memory(self.url):
                 # Each new connection to :memory: is a new empty database: share one.

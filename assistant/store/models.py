@@ -40,6 +40,9 @@ NAMING_CONVENTION = {
 }
 
 DEFAULT_TIMEZONE = "UTC"
+# The largest id an Integer primary key holds on both databases (PostgreSQL's integer is 32-bit,
+# SQLite's 64): a bigger one cannot exist.
+MAX_ID = 2**31 - 1
 TITLE_MAX_CHARS = 60
 
 

@@ -13,7 +13,6 @@ leaves nothing half-written. Writes are flushed, so ids and constraint errors co
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,11 +21,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Select, column, delete, func, insert, literal_column, or_, select, table
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from assistant.store import dialects
 from assistant.store.models import (
     TITLE_MAX_CHARS,
     Conversation,
@@ -98,7 +97,7 @@ class UserRepository:
             # Two tabs logging in at once: whichever inserts second finds the other's row.
             values = {"name": name} if timezone is None else {"name": name, "timezone": timezone}
             await self._session.execute(
-                sqlite_insert(User).values(values).on_conflict_do_nothing(index_elements=["name"])
+                dialects.insert_ignoring_conflict(self._session, User, values, ["name"])
             )
             user = await self.get_by_name(name)
             if user is None:
@@ -232,6 +231,10 @@ class ConversationRepository(_UserScoped):
         for every message, on the event loop that also streams the bot's audio.
         """
         role = Role(role)
+        if content is not None:
+            # What was said or answered, never refused: PostgreSQL's text cannot hold NUL, which
+            # means nothing in speech.
+            content = content.replace("\x00", "")
         now = utcnow()
         values: dict[str, Any] = {"updated_at": now}
         if role is Role.USER and content and content.strip():
@@ -277,7 +280,15 @@ class ConversationRepository(_UserScoped):
         activity: ``updated_at`` and the title are left alone.
         """
         _require_text(content, "summary")
-        await self.require(conversation_id)
+        # Locked (PostgreSQL; SQLite's write lock does it) so that an append committing
+        # meanwhile cannot take the seq this one computes, as append's UPDATE does.
+        locked = await self._session.scalar(
+            select(Conversation.id)
+            .where(Conversation.id == conversation_id, Conversation.user_id == self._user_id)
+            .with_for_update()
+        )
+        if locked is None:
+            raise NotFoundError(f"conversation {conversation_id!r} not found")
         last = await self.last_seq(conversation_id)
         if not 0 <= until_seq <= last:
             raise ValueError(f"until_seq must be within 0..{last}, got {until_seq}")
@@ -356,8 +367,6 @@ class ConversationRepository(_UserScoped):
 
 # The FTS5 table is created by the migration, not mapped; a lightweight handle is enough.
 _notes_fts = table("notes_fts", column("rowid"), column("rank"))
-_WORD = re.compile(r"\w+")
-_MAX_QUERY_TERMS = 32
 
 
 def fts_query(text: str) -> str | None:
@@ -367,15 +376,10 @@ def fts_query(text: str) -> str | None:
     user or the LLM typed; OR + bm25 ranking means notes matching more words come first
     instead of notes missing a word being dropped.
     """
-    words = _WORD.findall(text)[:_MAX_QUERY_TERMS]
+    words = dialects.search_words(text)
     if not words:
         return None
     return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 class NoteRepository(_UserScoped):
@@ -404,6 +408,8 @@ class NoteRepository(_UserScoped):
 
     async def search(self, query: str, limit: int = 10) -> list[Note]:
         """Best matches first. Never raises on odd input; falls back to LIKE if FTS can't."""
+        if dialects.is_postgresql(self._session):
+            return await self._search_postgresql(query, limit)
         match = fts_query(query)
         if match is not None:
             stmt = (
@@ -418,15 +424,29 @@ class NoteRepository(_UserScoped):
                 return list(await self._session.scalars(stmt))
             except OperationalError:
                 pass  # e.g. FTS5 unavailable in this SQLite build: degrade, don't fail.
-        terms = _WORD.findall(query)[:_MAX_QUERY_TERMS] or [query.strip()]
+        # PostgreSQL text cannot hold NUL.
+        terms = dialects.search_words(query) or [query.replace("\x00", "").strip()]
         terms = [t for t in terms if t]
         if not terms:
             return []
         stmt = (
             select(Note)
             .where(Note.user_id == self._user_id)
-            .where(or_(*(Note.content.ilike(_like_pattern(t), escape="\\") for t in terms)))
+            .where(dialects.like_any(Note.content, terms))
             .order_by(Note.updated_at.desc(), Note.id.desc())
+            .limit(limit)
+        )
+        return list(await self._session.scalars(stmt))
+
+    async def _search_postgresql(self, query: str, limit: int) -> list[Note]:
+        words = dialects.search_words(query)
+        if not words:
+            return []
+        matches, rank = dialects.ts_matches(Note.content, words)
+        stmt = (
+            select(Note)
+            .where(Note.user_id == self._user_id, matches)
+            .order_by(rank.desc(), Note.updated_at.desc(), Note.id.desc())
             .limit(limit)
         )
         return list(await self._session.scalars(stmt))
@@ -712,7 +732,12 @@ class UsageRepository(_UserScoped):
 
     async def by_day(self, since: datetime) -> list[DayUsage]:
         """The user's sums per UTC day, from ``since`` on, oldest day first."""
-        day = func.date(LLMUsage.created_at)
+        # The UTC day: PostgreSQL's date() of a timestamptz would take the session's zone.
+        day = (
+            func.date(func.timezone("UTC", LLMUsage.created_at))
+            if dialects.is_postgresql(self._session)
+            else func.date(LLMUsage.created_at)
+        )
         stmt = (
             select(day, *_SUMS)
             .where(LLMUsage.user_id == self._user_id)
@@ -721,8 +746,14 @@ class UsageRepository(_UserScoped):
             .order_by(day)
         )
         return [
-            DayUsage(requests, prompt, completion, day=date.fromisoformat(text))
-            for text, requests, prompt, completion in await self._session.execute(stmt)
+            # SQLite returns the day as text, PostgreSQL as a date.
+            DayUsage(
+                requests,
+                prompt,
+                completion,
+                day=value if isinstance(value, date) else date.fromisoformat(value),
+            )
+            for value, requests, prompt, completion in await self._session.execute(stmt)
         ]
 
 

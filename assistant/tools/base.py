@@ -160,6 +160,9 @@ def storable_text(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("must be valid Unicode text") from None
+    # PostgreSQL's text cannot hold NUL; refused on SQLite too, so both stores behave alike.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
     # pydantic's str_strip_whitespace keeps characters Python's str.strip() removes (the
     # separators U+001C-U+001F): blank by the store's rule must be refused here, as an error
     # the model can act on, not fail later in the store.

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from assistant.store.database import Database
-from assistant.store.models import Note
+from assistant.store.models import MAX_ID, Note
 from assistant.store.repository import NoteRepository
 from assistant.tools.base import (
     Tool,
@@ -29,8 +29,8 @@ CONTENT_MAX_CHARS = 4000
 QUERY_MAX_CHARS = 200
 # Lists are read aloud and fill the LLM's context: keep each item short.
 PREVIEW_CHARS = 200
-# SQLite integers are signed 64-bit; a bigger id can't exist, so it is simply "not found".
-_MAX_ID = 2**63 - 1
+# A bigger id can't exist, so it is simply "not found".
+_MAX_ID = MAX_ID
 
 NOTES_CHANGED = {"type": "notes-changed"}
 

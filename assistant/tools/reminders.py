@@ -17,7 +17,7 @@ from loguru import logger
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from assistant.store.database import Database
-from assistant.store.models import Reminder, ReminderStatus
+from assistant.store.models import MAX_ID, Reminder, ReminderStatus
 from assistant.store.repository import NotFoundError, ReminderRepository
 from assistant.tools.base import (
     Tool,
@@ -37,7 +37,7 @@ WHEN_MAX_CHARS = 100
 PAST_GRACE = timedelta(seconds=90)
 # dateparser happily returns year 9999; nobody means that.
 MAX_AHEAD = timedelta(days=5 * 366)
-_MAX_ID = 2**63 - 1
+_MAX_ID = MAX_ID  # a bigger id can't exist: "not found"
 
 REMINDERS_CHANGED = {"type": "reminders-changed"}
 

@@ -1,4 +1,4 @@
-"""Initial schema: users, conversations, messages, notes (+ FTS5), reminders.
+"""Initial schema: users, conversations, messages, notes (+ full-text search), reminders.
 
 Revision ID: 0001_initial
 Revises:
@@ -132,44 +132,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_notes_user_id_updated_at", "notes", ["user_id", "updated_at"])
 
-    # External-content FTS5 index over notes.content: the text is stored once (in notes) and
-    # the triggers below keep the index in step with every insert/update/delete, including
-    # deletes that come from ON DELETE CASCADE. porter: "dentists" finds "dentist";
-    # remove_diacritics: "cafe" finds "café".
-    op.execute(
-        """
-        CREATE VIRTUAL TABLE notes_fts USING fts5(
-            content,
-            content='notes',
-            content_rowid='id',
-            tokenize='porter unicode61 remove_diacritics 2'
-        )
-        """
-    )
-    op.execute(
-        """
-        CREATE TRIGGER notes_fts_after_insert AFTER INSERT ON notes BEGIN
-            INSERT INTO notes_fts(rowid, content) VALUES (new.id, new.content);
-        END
-        """
-    )
-    op.execute(
-        """
-        CREATE TRIGGER notes_fts_after_delete AFTER DELETE ON notes BEGIN
-            INSERT INTO notes_fts(notes_fts, rowid, content)
-            VALUES ('delete', old.id, old.content);
-        END
-        """
-    )
-    op.execute(
-        """
-        CREATE TRIGGER notes_fts_after_update AFTER UPDATE OF content ON notes BEGIN
-            INSERT INTO notes_fts(notes_fts, rowid, content)
-            VALUES ('delete', old.id, old.content);
-            INSERT INTO notes_fts(rowid, content) VALUES (new.id, new.content);
-        END
-        """
-    )
+    if op.get_bind().dialect.name == "postgresql":
+        _create_postgresql_search()
+    else:
+        _create_sqlite_search()
 
     op.create_table(
         "reminders",
@@ -212,12 +178,80 @@ def upgrade() -> None:
     )
 
 
+def _create_sqlite_search() -> None:
+    # External-content FTS5 index over notes.content: the text is stored once (in notes) and
+    # the triggers below keep the index in step with every insert/update/delete, including
+    # deletes that come from ON DELETE CASCADE. porter: "dentists" finds "dentist";
+    # remove_diacritics: "cafe" finds "café".
+    op.execute(
+        """
+        CREATE VIRTUAL TABLE notes_fts USING fts5(
+            content,
+            content='notes',
+            content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        )
+        """
+    )
+    op.execute(
+        """
+        CREATE TRIGGER notes_fts_after_insert AFTER INSERT ON notes BEGIN
+            INSERT INTO notes_fts(rowid, content) VALUES (new.id, new.content);
+        END
+        """
+    )
+    op.execute(
+        """
+        CREATE TRIGGER notes_fts_after_delete AFTER DELETE ON notes BEGIN
+            INSERT INTO notes_fts(notes_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+        END
+        """
+    )
+    op.execute(
+        """
+        CREATE TRIGGER notes_fts_after_update AFTER UPDATE OF content ON notes BEGIN
+            INSERT INTO notes_fts(notes_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+            INSERT INTO notes_fts(rowid, content) VALUES (new.id, new.content);
+        END
+        """
+    )
+
+
+def _create_postgresql_search() -> None:
+    # The same search on PostgreSQL: a GIN index over the notes' tsvector, in a text search
+    # configuration that matches FTS5's tokenizer above: English stems ("dentists" finds
+    # "dentist"), accents folded (unaccent: "cafe" finds "café"), and no stop words, as FTS5
+    # has none ("or" is a word one can search for). unaccent is a trusted extension: the
+    # database's owner may create it.
+    op.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+    op.execute(
+        "CREATE TEXT SEARCH DICTIONARY assistant_stem (TEMPLATE = snowball, Language = english)"
+    )
+    op.execute("CREATE TEXT SEARCH CONFIGURATION assistant (COPY = pg_catalog.simple)")
+    op.execute(
+        "ALTER TEXT SEARCH CONFIGURATION assistant ALTER MAPPING FOR "
+        "asciiword, asciihword, hword_asciipart, word, hword, hword_part "
+        "WITH unaccent, assistant_stem"
+    )
+    op.execute(
+        "CREATE INDEX ix_notes_content_fts ON notes "
+        "USING gin (to_tsvector('assistant'::regconfig, content))"
+    )
+
+
 def downgrade() -> None:
     op.drop_table("reminders")
-    op.execute("DROP TRIGGER IF EXISTS notes_fts_after_update")
-    op.execute("DROP TRIGGER IF EXISTS notes_fts_after_delete")
-    op.execute("DROP TRIGGER IF EXISTS notes_fts_after_insert")
-    op.execute("DROP TABLE IF EXISTS notes_fts")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_notes_content_fts")
+        op.execute("DROP TEXT SEARCH CONFIGURATION IF EXISTS assistant")
+        op.execute("DROP TEXT SEARCH DICTIONARY IF EXISTS assistant_stem")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS notes_fts_after_update")
+        op.execute("DROP TRIGGER IF EXISTS notes_fts_after_delete")
+        op.execute("DROP TRIGGER IF EXISTS notes_fts_after_insert")
+        op.execute("DROP TABLE IF EXISTS notes_fts")
     op.drop_table("notes")
     op.drop_table("messages")
     op.drop_table("conversations")

@@ -1,4 +1,3 @@
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -9,15 +8,6 @@ from assistant.store.repository import UserRepository
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    # A real file (not :memory:) so WAL, locking and multiple connections behave as in prod.
-    database = Database(sqlite_url(tmp_path / "data" / "assistant.db"))
-    await database.upgrade()
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -568,6 +569,7 @@ async def _measure(db: Database, user_id: int, conversation_id: str) -> tuple[li
     return context, steps, fetched
 
 
+@pytest.mark.sqlite_only  # counts SQLite's VM steps
 async def test_load_context_cost_is_independent_of_history_length(db: Database, alice: int) -> None:
     long_rows = [row for i in range(5000) for row in _exchange(i)]  # 20k messages
     short_rows = long_rows[-200:]

@@ -1,10 +1,10 @@
-"""Every migration keeps the data: from each earlier revision, populated, up to head."""
+"""Every migration keeps the data: from each earlier revision, populated, up to head; on each
+backend."""
 
 from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -68,11 +68,12 @@ async def _populate(db: Database) -> dict[str, int]:
                         parent = next(iter(column.foreign_keys)).column.table.name
                         value = ids[parent][0] if ids.get(parent) else None
                     if column.name == "id" and str(column.type) in ("VARCHAR(32)", "VARCHAR"):
-                        value = f"{table.name}{next(_counter):028d}"
+                        value = f"{table.name[:4]}{next(_counter):028d}"  # 32 characters
                     if value is not None:
                         row[column.name] = value
-                result = await conn.execute(insert(table).values(row))
-                ids.setdefault(table.name, []).append(row.get("id") or result.lastrowid)
+                (key,) = table.primary_key.columns
+                result = await conn.execute(insert(table).values(row).returning(key))
+                ids.setdefault(table.name, []).append(result.scalar_one())
         counts = {}
         for table in metadata.sorted_tables:
             if table.name.startswith(("alembic", "notes_fts", "messages_fts")):
@@ -83,8 +84,8 @@ async def _populate(db: Database) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("start", ["base", *REVISIONS[:-1]])
-async def test_upgrade_from_every_earlier_revision_keeps_every_row(tmp_path: Path, start):
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'history.db'}")
+async def test_upgrade_from_every_earlier_revision_keeps_every_row(empty_database_url, start):
+    db = Database(empty_database_url)
     try:
         if start != "base":
             await db.upgrade(start)
@@ -93,15 +94,16 @@ async def test_upgrade_from_every_earlier_revision_keeps_every_row(tmp_path: Pat
         after = await _populate(db)
         for table, count in before.items():
             assert after[table] >= count + 3, f"{table} lost rows upgrading from {start}"
-        async with db.engine.connect() as conn:
-            assert (await conn.exec_driver_sql("PRAGMA integrity_check")).scalar() == "ok"
-            assert (await conn.exec_driver_sql("PRAGMA foreign_key_check")).fetchall() == []
+        if db.url.get_backend_name() == "sqlite":  # PostgreSQL checks its constraints always
+            async with db.engine.connect() as conn:
+                assert (await conn.exec_driver_sql("PRAGMA integrity_check")).scalar() == "ok"
+                assert (await conn.exec_driver_sql("PRAGMA foreign_key_check")).fetchall() == []
     finally:
         await db.dispose()
 
 
-async def test_newest_revision_downgrades_and_upgrades_again(tmp_path: Path):
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'down.db'}")
+async def test_newest_revision_downgrades_and_upgrades_again(empty_database_url):
+    db = Database(empty_database_url)
     try:
         await db.upgrade("head")
         await _populate(db)

@@ -39,7 +39,10 @@ async def _count(db: Database, model: type) -> int:
 
 
 async def _fts_integrity_check(db: Database) -> None:
-    # Raises if the external-content index disagrees with the notes table.
+    # Raises if the external-content index disagrees with the notes table. (PostgreSQL's is an
+    # index over an expression of notes.content: it cannot disagree.)
+    if db.url.get_backend_name() != "sqlite":
+        return
     async with db.engine.begin() as conn:
         await conn.exec_driver_sql("INSERT INTO notes_fts(notes_fts) VALUES ('integrity-check')")
 
@@ -435,6 +438,7 @@ def test_fts_query_quotes_every_term() -> None:
     assert fts_query("*** ()") is None
 
 
+@pytest.mark.sqlite_only
 async def test_search_falls_back_to_like_without_fts(db: Database, alice: int) -> None:
     async with db.transaction() as session:
         notes = NoteRepository(session, alice)
@@ -637,5 +641,6 @@ async def test_deleting_a_user_cascades_everywhere(db: Database, alice: int, bob
     async with db.transaction() as session:
         hits = await NoteRepository(session, bob).search("zebras")
         assert [n.content for n in hits] == [f"note about zebras by {bob}"]
-        fts_rows = await session.scalar(text("SELECT count(*) FROM notes_fts('zebras')"))
-        assert fts_rows == 1
+        if db.url.get_backend_name() == "sqlite":
+            fts_rows = await session.scalar(text("SELECT count(*) FROM notes_fts('zebras')"))
+            assert fts_rows == 1
