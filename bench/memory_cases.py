@@ -933,6 +933,10 @@ SEARCH_CASES: list[SearchCase] = [
     case("abstention", "haircut", when="last week", needed=()),
 ]
 
+# Written after the relevance rules were tuned (on every other case of the list above), in
+# other words and on other topics, and never tuned on: bench.memory reports them apart.
+NEW_SEARCH_CASES: list[SearchCase] = []
+
 
 @dataclass(frozen=True)
 class UpdateCase:
