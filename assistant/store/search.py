@@ -31,7 +31,18 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.store.models import Conversation, Message, MessageKind, Role
-from assistant.store.terms import META_WORDS, RELATIONS, SYNONYMS, content_terms, stem, words
+from assistant.store.terms import (
+    ASPECTS,
+    BROADER,
+    META_WORDS,
+    PARAPHRASES,
+    RELATIONS,
+    STOPWORDS,
+    SYNONYMS,
+    content_terms,
+    stem,
+    words,
+)
 
 MAX_QUERY_TERMS = 12
 # A word in this many messages or more is common (its count stops there).
@@ -89,15 +100,60 @@ def _fts_match(terms: list[str]) -> str:
     Each term quoted: FTS5 syntax in what the model typed (AND, NEAR, *, col:) stays text."""
     variants: dict[str, None] = {}
     for term in terms:
-        for variant in (term, *_SPELLINGS.get(term, ())):
-            variants.setdefault(variant, None)
+        for word in (term, *_OTHER_WORDS.get(stem(term.lower()), ())):
+            for variant in (word, *_SPELLINGS.get(word, ())):
+                variants.setdefault(variant, None)
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in variants)
 
 
+def _stem_of(word: str) -> str:
+    return stem(SYNONYMS.get(word, word))
+
+
 _RELATION_STEMS = frozenset(stem(word) for word in RELATIONS)
+_ASPECT_STEMS = frozenset(stem(word) for word in ASPECTS)
 _SPELLINGS: dict[str, list[str]] = {}
 for _variant, _canonical in SYNONYMS.items():
     _SPELLINGS.setdefault(_canonical, []).append(_variant)
+# A query stem → the stems a hit may hold instead, and the words to look them up by.
+_ALTERNATIVES: dict[str, set[str]] = {}
+_OTHER_WORDS: dict[str, list[str]] = {}
+for _line in PARAPHRASES.strip().splitlines():
+    _group = _line.split()
+    for _word in _group:
+        _ALTERNATIVES.setdefault(_stem_of(_word), set()).update(_stem_of(w) for w in _group)
+        _OTHER_WORDS.setdefault(_stem_of(_word), []).extend(w for w in _group if w != _word)
+for _word, _narrower in BROADER.items():
+    _ALTERNATIVES.setdefault(_stem_of(_word), {_stem_of(_word)}).update(map(_stem_of, _narrower))
+    _OTHER_WORDS.setdefault(_stem_of(_word), []).extend(_narrower)
+
+
+def alternatives(term: str) -> set[str]:
+    """The stems that stand for a query's stem in a hit: itself and its paraphrases."""
+    return _ALTERNATIVES.get(term, {term})
+
+
+_POSSESSIVE_NAME = re.compile(r"\b([A-Z][^\W\d_]+)['’]s\b")
+
+
+def names_a_person(text: str) -> bool:
+    """Whether the text says someone's something by name ("Leo's coach", "Sofia's friend"):
+    people speak of their family by name, so "my son's coach" may be answered by it."""
+    return any(
+        match.group(1).lower() not in STOPWORDS and not _is_calendar_word(match.group(1))
+        for match in _POSSESSIVE_NAME.finditer(text)
+    )
+
+
+_CALENDAR = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday today tonight yesterday "
+    "tomorrow january february march april may june july august september october "
+    "november december christmas easter".split()
+)
+
+
+def _is_calendar_word(word: str) -> bool:
+    return word.lower() in _CALENDAR
 
 
 def relevance(held: set[str], terms: list[str]) -> float:
@@ -218,11 +274,22 @@ class SearchRepository:
         if not rows:
             return []
         stems = list(dict.fromkeys(stem(t.lower()) for t in terms))
+        said = {stem(t.lower()): counts[t] for t in terms}
         # Rarer words say more: of two hits holding as many terms, the one with the rarer ones
         # comes first (bm25 alone favours short messages, of which there are many copies).
-        rarity = {stem(t.lower()): math.log(1 + COMMON / (1 + counts[t])) for t in terms}
+        rarity = {term: math.log(1 + COMMON / (1 + n)) for term, n in said.items()}
         bounded = since is not None or until is not None
-        required = {term for term in stems if term in _RELATION_STEMS} | named_terms(query)
+        relations = {term for term in stems if term in _RELATION_STEMS}
+        named = named_terms(query)
+        # The most particular thing asked about, among the words said anywhere (a word said
+        # nowhere tells no hit from another): "Leo's basketball coach" is not answered by
+        # "Leo's football coach". Persons and names have their own rule.
+        # What is asked about; the side of it asked for ("plans", "went") only ranks.
+        subject = [term for term in stems if term not in _ASPECT_STEMS] or stems
+        telling = {
+            t: n for t, n in said.items() if n and t in subject and t not in relations | named
+        }
+        rarest = {t for t, n in telling.items() if n == min(telling.values())} if telling else set()
         scored = []
         for row in rows:
             summary = row.kind == MessageKind.SUMMARY
@@ -230,24 +297,38 @@ class SearchRepository:
             if not summary:
                 parts += [_split(row.next1), _split(row.next2)][: FOLLOWING if row.next1 else 0]
                 parts = [part for part in parts if part[1]]
-            held = set(content_terms(" ".join(text for _, text in parts)))
-            if not required <= held:
+            text = " ".join(text for _, text in parts)
+            held = set(content_terms(text))
+            holds = {term for term in {*stems, *named} if alternatives(term) & held}
+            if relations - holds and names_a_person(text):
+                holds |= relations
+            if not (relations | named) <= holds:
                 continue
-            coverage = relevance(held, stems)
-            if coverage < (BOUNDED_RELEVANCE if bounded else RELEVANCE):
+            if rarest and not (rarest & holds) and not bounded:
                 continue
-            weight = sum(rarity[term] for term in stems if term in held)
-            # bm25 is negative, better when lower.
-            scored.append(((coverage, weight, -row.score), row, parts))
+            coverage = relevance(holds, subject)
+            if bounded and coverage < BOUNDED_RELEVANCE or not bounded and coverage <= RELEVANCE:
+                continue
+            weight = sum(rarity[term] for term in stems if term in holds)
+            # A user's words come with the answer that follows them; bm25 is negative, better
+            # when lower.
+            user = not summary and str(row.role) == "user"
+            scored.append(((coverage, weight, user, -row.score), row, parts))
         scored.sort(key=lambda item: item[0], reverse=True)
         hits: list[SearchHit] = []
         taken: dict[str, list[int]] = {}
+        texts: set[str] = set()
         for score, row, parts in scored:
+            # The same words said again (an assistant's stock answer) are one hit, not five.
+            said_text = " ".join((row.content or "").lower().split())
+            if said_text in texts:
+                continue
             seqs = taken.setdefault(row.conversation_id, [])
             # Two hits a conversation at most, and not two views of one exchange.
             if len(seqs) >= 2 or any(abs(seq - row.seq) <= FOLLOWING for seq in seqs):
                 continue
             seqs.append(row.seq)
+            texts.add(said_text)
             summary = row.kind == MessageKind.SUMMARY
             hits.append(
                 SearchHit(
