@@ -115,7 +115,7 @@ META_WORDS = frozenset(
     discussing mention mentioned mentioning conversation conversations chat chatted asked ask
     decide decided earlier previously again know knew think thought
     name names named called number time times date thing gave give got get tried try want
-    wanted like liked word words teach teaches taught
+    wanted like liked word words teach teaches taught consider considered considering
     """.split()
 )
 
@@ -212,7 +212,6 @@ accountant advisor adviser
 phone number
 shoe shoes boot boots sneakers trainers
 live lives lived living move moved moving relocate relocated
-book books novel novels
 flat apartment
 movie movies film films
 medicine medication meds pill pills prescription prescribed
@@ -279,6 +278,7 @@ ASPECTS = frozenset(
     plan plans planned planning problem problems issue issues trouble progress update updates
     news idea ideas detail details info information status option options story
     go goes going went gone visit visits visited visiting see sees saw seen make makes made
+    symptom symptoms sign signs schedule schedules timetable routine
     """.split()
 )
 
@@ -289,5 +289,7 @@ BROADER = {
     "parent": ("mother", "father"),
     "sibling": ("brother", "sister"),
     "pet": ("dog", "cat"),
+    "book": ("read", "reading", "novel"),
+    "restaurant": ("place", "dinner", "lunch", "brunch", "cafe", "bistro", "bar", "eatery"),
     "family": ("mother", "father", "brother", "sister", "son", "daughter"),
 }
