@@ -30,14 +30,14 @@ from sqlalchemy import String, and_, column, func, literal_column, select, table
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.store.models import Conversation, Message, MessageKind, Role
+from assistant.store.memories import subject_of
+from assistant.store.models import Conversation, Memory, Message, MessageKind, Role
 from assistant.store.terms import (
     ASPECTS,
     BROADER,
     META_WORDS,
     PARAPHRASES,
     RELATIONS,
-    STOPWORDS,
     SYNONYMS,
     content_terms,
     stem,
@@ -133,27 +133,12 @@ def alternatives(term: str) -> set[str]:
     return _ALTERNATIVES.get(term, {term})
 
 
-_POSSESSIVE_NAME = re.compile(r"\b([A-Z][^\W\d_]+)['’]s\b")
+def _name_subject(relation: str) -> str:
+    """The subject the store gives a fact naming this person ("my son is called Leo")."""
+    return subject_of(f"my {relation} is called Zed").subject
 
 
-def names_a_person(text: str) -> bool:
-    """Whether the text says someone's something by name ("Leo's coach", "Sofia's friend"):
-    people speak of their family by name, so "my son's coach" may be answered by it."""
-    return any(
-        match.group(1).lower() not in STOPWORDS and not _is_calendar_word(match.group(1))
-        for match in _POSSESSIVE_NAME.finditer(text)
-    )
-
-
-_CALENDAR = frozenset(
-    "monday tuesday wednesday thursday friday saturday sunday today tonight yesterday "
-    "tomorrow january february march april may june july august september october "
-    "november december christmas easter".split()
-)
-
-
-def _is_calendar_word(word: str) -> bool:
-    return word.lower() in _CALENDAR
+_NAME_SUBJECTS = {stem(word): _name_subject(word) for word in RELATIONS}
 
 
 def relevance(held: set[str], terms: list[str]) -> float:
@@ -281,6 +266,7 @@ class SearchRepository:
         bounded = since is not None or until is not None
         relations = {term for term in stems if term in _RELATION_STEMS}
         named = named_terms(query)
+        person_names = await self._person_names(user_id, relations)
         # The most particular thing asked about, among the words said anywhere (a word said
         # nowhere tells no hit from another): "Leo's basketball coach" is not answered by
         # "Leo's football coach". Persons and names have their own rule.
@@ -300,8 +286,7 @@ class SearchRepository:
             text = " ".join(text for _, text in parts)
             held = set(content_terms(text))
             holds = {term for term in {*stems, *named} if alternatives(term) & held}
-            if relations - holds and names_a_person(text):
-                holds |= relations
+            holds |= {person for person in relations if person_names[person] & held}
             if not (relations | named) <= holds:
                 continue
             if rarest and not (rarest & holds) and not bounded:
@@ -345,6 +330,27 @@ class SearchRepository:
             if len(hits) >= limit:
                 break
         return hits
+
+    async def _person_names(self, user_id: int, relations: set[str]) -> dict[str, set[str]]:
+        """The names the user's current facts give the persons asked about ("my son is called
+        Leo"): "my son's coach" is answered by "Leo's coach" only when Leo is known to be the
+        son."""
+        names: dict[str, set[str]] = {person: set() for person in relations}
+        subjects = {_NAME_SUBJECTS[person]: person for person in relations}
+        if not subjects:
+            return names
+        texts = await self._session.scalars(
+            select(Memory.text).where(
+                Memory.user_id == user_id,
+                Memory.superseded_at.is_(None),
+                Memory.subject.in_(list(subjects)),
+            )
+        )
+        for text in texts:
+            fact = subject_of(text)
+            if fact.subject in subjects:
+                names[subjects[fact.subject]].update(fact.value)
+        return names
 
     async def _document_counts(self, terms: list[str]) -> dict[str, int]:
         """In how many messages (of anyone's) each term is, counted up to ``COMMON``: one
