@@ -124,8 +124,9 @@ for _line in PARAPHRASES.strip().splitlines():
         _ALTERNATIVES.setdefault(_stem_of(_word), set()).update(_stem_of(w) for w in _group)
         _OTHER_WORDS.setdefault(_stem_of(_word), []).extend(w for w in _group if w != _word)
 for _word, _narrower in BROADER.items():
-    _ALTERNATIVES.setdefault(_stem_of(_word), {_stem_of(_word)}).update(map(_stem_of, _narrower))
-    _OTHER_WORDS.setdefault(_stem_of(_word), []).extend(_narrower)
+    for _same in sorted(_ALTERNATIVES.get(_stem_of(_word), {_stem_of(_word)})):
+        _ALTERNATIVES.setdefault(_same, {_same}).update(map(_stem_of, _narrower))
+        _OTHER_WORDS.setdefault(_same, []).extend(_narrower)
 
 
 def alternatives(term: str) -> set[str]:

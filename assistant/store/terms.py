@@ -207,6 +207,9 @@ def content_terms(text: str, extra_stopwords: frozenset[str] = frozenset()) -> l
 PARAPHRASES = """
 wedding married marry marriage wed
 job work works worked working career employer
+child children
+parent parents
+sibling siblings
 doctor gp physician
 accountant advisor adviser
 phone number
