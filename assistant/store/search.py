@@ -340,14 +340,16 @@ class SearchRepository:
         subjects = {_NAME_SUBJECTS[person]: person for person in relations}
         if not subjects:
             return names
-        texts = await self._session.scalars(
-            select(Memory.text).where(
-                Memory.user_id == user_id,
-                Memory.superseded_at.is_(None),
-                Memory.subject.in_(list(subjects)),
+        # Superseded ones are left out here, not in SQL: with that condition SQLite walks every
+        # current fact by the block's index instead of these subjects' few (8 ms at 10k facts).
+        rows = await self._session.execute(
+            select(Memory.text, Memory.superseded_at).where(
+                Memory.user_id == user_id, Memory.subject.in_(list(subjects))
             )
         )
-        for text in texts:
+        for text, superseded_at in rows:
+            if superseded_at is not None:
+                continue
             fact = subject_of(text)
             if fact.subject in subjects:
                 names[subjects[fact.subject]].update(fact.value)
