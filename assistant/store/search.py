@@ -10,11 +10,13 @@ an answer often comes a turn after the words that name its topic ("the Porto tri
 take the train").
 
 Relevance, without a language model: the query's content terms (stopwords and words about
-talking or asking, like "said" or "name", left out) are matched against each hit; a hit is
-relevant when it holds at least half of them (a third within explicit time bounds), every person
-("my brother's car" is not answered by "my car") and every name ("Paris", "Leo") it says.
-Nothing relevant gives an empty list, so the model can say it does not know instead of reading
-out the nearest noise.
+talking or asking, like "said" or "name", left out) are matched against each hit, each also as
+its paraphrases (terms.PARAPHRASES, terms.BROADER). A hit is relevant when it holds more than
+half of what the query is about (aspects like "plans" only rank; a third within explicit time
+bounds), the query's rarest word said anywhere (unless time-bounded), every person ("my
+brother's car" is not answered by "my car"; a name the user's facts give the person stands for
+it) and every name ("Paris", "Leo") it says. Nothing relevant gives an empty list, so the model
+can say it does not know instead of reading out the nearest noise.
 bench/README.md has what this rule trades (recall against abstention, on the bench's cases).
 """
 
@@ -47,8 +49,8 @@ from assistant.store.terms import (
 MAX_QUERY_TERMS = 12
 # A word in this many messages or more is common (its count stops there).
 COMMON = 500
-# The share of the query's weight a hit must hold; less within explicit time bounds, which
-# already say much of what is asked for.
+# The share of the query's subject a hit must hold more than; within explicit time bounds, at
+# least this less, as the bounds already say much of what is asked for.
 RELEVANCE = 0.5
 BOUNDED_RELEVANCE = 0.34
 # Candidates bm25 ranks before the relevance rule picks; more costs time, fewer risks a relevant
@@ -268,11 +270,11 @@ class SearchRepository:
         relations = {term for term in stems if term in _RELATION_STEMS}
         named = named_terms(query)
         person_names = await self._person_names(user_id, relations)
+        # What is asked about; the side of it asked for ("plans", "went") only ranks.
+        subject = [term for term in stems if term not in _ASPECT_STEMS] or stems
         # The most particular thing asked about, among the words said anywhere (a word said
         # nowhere tells no hit from another): "Leo's basketball coach" is not answered by
         # "Leo's football coach". Persons and names have their own rule.
-        # What is asked about; the side of it asked for ("plans", "went") only ranks.
-        subject = [term for term in stems if term not in _ASPECT_STEMS] or stems
         telling = {
             t: n for t, n in said.items() if n and t in subject and t not in relations | named
         }
