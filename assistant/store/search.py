@@ -228,7 +228,7 @@ class SearchRepository:
         if not terms or limit < 1:
             return []
         try:
-            counts = await self._document_counts(terms)
+            counts = await self._document_counts(terms, user_id)
         except OperationalError:
             return []  # e.g. an FTS5-less SQLite: recall degrades to nothing, never an error
         # Words in very many messages find little and cost much: the rarer ones are looked up,
@@ -357,16 +357,19 @@ class SearchRepository:
                 names[subjects[fact.subject]].update(fact.value)
         return names
 
-    async def _document_counts(self, terms: list[str]) -> dict[str, int]:
-        """In how many messages (of anyone's) each term is, counted up to ``COMMON``: one
+    async def _document_counts(self, terms: list[str], user_id: int) -> dict[str, int]:
+        """In how many of the user's messages each term is, counted up to ``COMMON``: one
         statement, each count stopping at the cap, so a common word costs no more than a rare
-        one."""
+        one. The user's own: another user's words must not change what this one finds."""
         counts = [
             select(func.count())
             .select_from(
                 select(literal_column("1"))
                 .select_from(_messages_fts)
+                .join(Message, Message.id == _messages_fts.c.rowid)
+                .join(Conversation, Conversation.id == Message.conversation_id)
                 .where(literal_column("messages_fts").op("MATCH")(_fts_match([term])))
+                .where(Conversation.user_id == user_id)
                 .limit(COMMON)
                 .subquery()
             )

@@ -242,3 +242,15 @@ async def test_of_equal_hits_the_users_words_come_first(db: Database, alice: int
 def test_words_about_telling_teaching_or_considering_are_not_searched_for() -> None:
     assert query_terms("the word you taught me in Japanese") == ["japanese"]
     assert query_terms("names we considered for the puppy") == ["dog"]
+
+
+async def test_another_users_words_do_not_change_what_is_found(
+    db: Database, alice: int, bob: int
+) -> None:
+    await conversation(db, alice, ("user", "Nora's tennis coach is Pablo"))
+    await conversation(db, alice, ("user", "The coach was late again"))
+    before = await search(db, alice, "Nora's basketball coach")
+    await conversation(db, bob, ("user", "Basketball on TV tonight"))
+    after = await search(db, alice, "Nora's basketball coach")
+    assert [h.message_id for h in after] == [h.message_id for h in before]
+    assert len(before) == 1  # "basketball", said by no one alice knows, tells nothing
