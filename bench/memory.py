@@ -41,7 +41,13 @@ from assistant.store.models import Conversation, Memory, Message, MessageKind, R
 from assistant.store.repository import UserRepository
 from assistant.tools.memory import forget, remember, search_conversations
 from bench.common import add_results_name, quiet_logs, run_and_report, summary, table, verdict
-from bench.memory_cases import FORGET_CASES, SEARCH_CASES, UPDATE_CASES, SearchCase
+from bench.memory_cases import (
+    FORGET_CASES,
+    NEW_SEARCH_CASES,
+    SEARCH_CASES,
+    UPDATE_CASES,
+    SearchCase,
+)
 
 NAME = "memory"
 NOW = datetime(2025, 3, 14, 15, 30, tzinfo=UTC)
@@ -153,6 +159,18 @@ async def _add_conversation(
         return conversation.id
 
 
+def splits() -> list[tuple[SearchCase, str]]:
+    """Every search case with its split: of the first cases, by a fixed rule, every other case
+    of each category is for tuning the relevance rules and the rest held out; the cases written
+    after the tuning are "new" (bench/README.md has which numbers came from which)."""
+    seen: dict[str, int] = {}
+    out = []
+    for case in SEARCH_CASES:
+        index = seen[case.category] = seen.get(case.category, -1) + 1
+        out.append((case, "tuning" if index % 2 == 0 else "held-out"))
+    return out + [(case, "new") for case in NEW_SEARCH_CASES]
+
+
 def _results_text(result: dict[str, Any]) -> str:
     return " || ".join(f"{r['conversation']} {r['said']}" for r in result.get("results", []))
 
@@ -175,12 +193,12 @@ async def quality(db: Database, seed: int) -> dict[str, Any]:
     for _ in range(400):
         at = NOW - timedelta(days=rng.uniform(0.5, 420))
         await _add_conversation(db, user, filler_conversation(rng), at)
-    for case in SEARCH_CASES:
+    for case, _ in splits():
         for past in case.said:
             await _add_conversation(db, user, list(past.turns), NOW - timedelta(days=past.days_ago))
 
     per_case = []
-    for case in SEARCH_CASES:
+    for case, split in splits():
         result = await search_conversations(
             db, user, case.query, case.when, now=NOW, timezone=TIMEZONE
         )
@@ -194,6 +212,7 @@ async def quality(db: Database, seed: int) -> dict[str, Any]:
         per_case.append(
             {
                 "category": case.category,
+                "split": split,
                 "query": case.query,
                 "when": case.when,
                 "passed": passed,
@@ -265,6 +284,16 @@ async def quality(db: Database, seed: int) -> dict[str, Any]:
         category: rate([row for row in per_case if row["category"] == category])
         for category in sorted({row["category"] for row in per_case})
     }
+    by_split = {
+        split: {
+            "recall_at_5": rate([r for r in searches if r["split"] == split]),
+            "abstention": rate(
+                [r for r in per_case if r["split"] == split and r["category"] == "abstention"]
+            ),
+            "cases": sum(1 for r in per_case if r["split"] == split),
+        }
+        for split in ("tuning", "held-out", "new")
+    }
     return {
         "recall_at_5": rate(searches),
         "abstention": rate([row for row in per_case if row["category"] == "abstention"]),
@@ -273,12 +302,13 @@ async def quality(db: Database, seed: int) -> dict[str, Any]:
         "forget_kept_unrelated": rate(forget_rows, "kept"),
         "block_within_budget": sum(budgets_ok) / len(budgets_ok),
         "by_category": by_category,
+        "by_split": by_split,
         "max_result_tokens": max(row["tokens"] for row in per_case),
         "cases": {
-            "search": len(SEARCH_CASES),
+            "search": len(per_case),
             "update": len(UPDATE_CASES),
             "forget": len(FORGET_CASES),
-            "total": len(SEARCH_CASES) + len(UPDATE_CASES) + len(FORGET_CASES),
+            "total": len(per_case) + len(UPDATE_CASES) + len(FORGET_CASES),
         },
         "failures": {
             "search": [row for row in per_case if not row["passed"]],
@@ -319,7 +349,7 @@ async def _bulk_history(db: Database, user_id: int, messages: int, facts: int, s
                 await session.execute(insert(Message), batch)
             batch = []
     # The cases' conversations too, so searches find what they look for.
-    for case in SEARCH_CASES:
+    for case, _ in splits():
         for past in case.said:
             await _add_conversation(
                 db, user_id, list(past.turns), NOW - timedelta(days=past.days_ago)
@@ -349,7 +379,7 @@ async def speed(db: Database, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     await _bulk_history(db, user, args.messages, args.facts, args.seed)
     setup_s = time.perf_counter() - started
-    queries: list[SearchCase] = [case for case in SEARCH_CASES]
+    queries: list[SearchCase] = [case for case, _ in splits()]
     block_ms, search_ms, read_ms, read_cpu_ms = [], [], [], []
     for iteration in range(args.warmup + args.iterations):
         case = queries[iteration % len(queries)]
@@ -423,6 +453,14 @@ def report(data: dict[str, Any]) -> str:
         "by category: "
         + ", ".join(f"{name} {value:.2f}" for name, value in data["by_category"].items())
         + f"; cases {data['cases']['total']}; largest result {data['max_result_tokens']} tokens"
+    )
+    lines.append(
+        "by split: "
+        + ", ".join(
+            f"{name} ({split['cases']}) recall {split['recall_at_5']:.3f}"
+            f" abstention {split['abstention']:.3f}"
+            for name, split in data["by_split"].items()
+        )
     )
     speed = data["speed"]
     lines.append(

@@ -933,6 +933,312 @@ SEARCH_CASES: list[SearchCase] = [
     case("abstention", "haircut", when="last week", needed=()),
 ]
 
+# Written after the relevance rules were tuned (on every other case of the list above), in
+# other words and on other topics, and never tuned on: bench.memory reports them apart.
+NEW_SEARCH_CASES: list[SearchCase] = [
+    case(
+        "single",
+        "my niece's birthday",
+        said(34, (U, "My niece Lola turns eight on the 9th of April."), (A, "Eight already!")),
+        needed="9th of April",
+    ),
+    case(
+        "single",
+        "where did I leave the spare key",
+        said(
+            52,
+            (U, "I put the spare key under the blue flowerpot by the back door."),
+            (A, "Under the blue flowerpot, got it."),
+        ),
+        needed="flowerpot",
+    ),
+    case(
+        "single",
+        "what's the name of the physio",
+        said(
+            63,
+            (U, "My physiotherapist is called Nuria, she's at the clinic on Calle Luna."),
+            (A, "Good to have someone close by."),
+        ),
+        needed="Nuria",
+    ),
+    case(
+        "single",
+        "the series you recommended",
+        said(
+            24,
+            (U, "Something to watch tonight? I'm bored."),
+            (A, "You might like Slow Horses, a spy series with a lot of humour."),
+        ),
+        needed="Slow Horses",
+    ),
+    case(
+        "single",
+        "gas meter reading",
+        said(11, (U, "The gas meter read 4521 this morning."), (A, "4521, noted.")),
+        needed="4521",
+    ),
+    case(
+        "single",
+        "when is the boiler service",
+        said(
+            17,
+            (U, "The boiler service is booked for the 18th, between 9 and 1."),
+            (A, "I hope they come early."),
+        ),
+        needed="18th",
+    ),
+    case(
+        "single",
+        "my wife's favourite flowers",
+        said(
+            95,
+            (U, "My wife loves peonies, the pink ones especially."),
+            (A, "Peonies are lovely in May."),
+        ),
+        needed="peonies",
+    ),
+    case(
+        "single",
+        "train time to Valencia",
+        said(
+            6,
+            (U, "The train to Valencia leaves at 8:05 from Atocha."),
+            (A, "Be there by 7:45 for security."),
+        ),
+        needed="8:05",
+    ),
+    case(
+        "single",
+        "which company is our house insurance with",
+        said(
+            130,
+            (U, "Our home insurance is with Mapfre, the policy renews in October."),
+            (A, "I can remind you in September to compare."),
+        ),
+        needed="Mapfre",
+    ),
+    case(
+        "single",
+        "what did the mechanic say",
+        said(
+            38,
+            (U, "The mechanic said the timing belt needs replacing soon."),
+            (A, "Better not to wait too long with that."),
+        ),
+        needed="timing belt",
+    ),
+    case(
+        "single",
+        "router password",
+        said(
+            160,
+            (U, "The router admin password is on a sticker underneath: K7m-22x."),
+            (A, "K7m-22x, saved here."),
+        ),
+        needed="K7m-22x",
+    ),
+    case(
+        "single",
+        "the pasta with anchovies",
+        said(
+            42,
+            (U, "Give me a quick pasta idea."),
+            (
+                A,
+                "Pasta with anchovies, garlic, chilli and breadcrumbs; toast the breadcrumbs in "
+                "olive oil first.",
+            ),
+        ),
+        needed="breadcrumbs",
+    ),
+    case(
+        "single",
+        "my nephew's school",
+        said(
+            57,
+            (U, "My nephew Dani just started at Colegio Montserrat."),
+            (A, "A big step for him."),
+        ),
+        needed="Montserrat",
+    ),
+    case(
+        "single",
+        "how much is the rent now",
+        said(
+            70,
+            (U, "The rent went up to 1,150 a month from January."),
+            (A, "That's a steep rise."),
+        ),
+        needed="1,150",
+    ),
+    case(
+        "single",
+        "the hike with the waterfall",
+        said(
+            85,
+            (U, "We hiked to the Purgatorio waterfall in Rascafría, about 3 hours return."),
+            (A, "That's a beautiful one in spring."),
+        ),
+        needed="Purgatorio",
+    ),
+    case(
+        "single",
+        "what time does the pharmacy close",
+        said(
+            29,
+            (U, "The pharmacy on the corner closes at 9:30 on weekdays."),
+            (A, "Handy to know."),
+        ),
+        needed="9:30",
+    ),
+    case(
+        "single",
+        "the wine I liked at Marta's",
+        said(
+            48,
+            (U, "At Marta's we drank an Albariño called Pazo Baión, really good."),
+            (A, "A great Galician white."),
+        ),
+        needed="Pazo Baión",
+    ),
+    case(
+        "single",
+        "my GP's name",
+        said(
+            140,
+            (U, "My new doctor at the health centre is Dr. Herrera."),
+            (A, "I hope she's good."),
+        ),
+        needed="Herrera",
+    ),
+    case(
+        "multi",
+        "countries I've been to",
+        said(200, (U, "We loved our trip to Morocco, Fes was amazing."), (A, "Wonderful.")),
+        said(90, (U, "Back from Vietnam, what a country."), (A, "Welcome back!")),
+        needed=("Morocco", "Vietnam"),
+    ),
+    case(
+        "multi",
+        "my sleep problems",
+        said(
+            36,
+            (U, "I keep waking up at 4 am and can't get back to sleep."),
+            (A, "Try keeping the room cool and dark."),
+        ),
+        said(8, (U, "Slept badly again, maybe it's the late dinners."), (A, "Possibly.")),
+        needed=("4 am", "badly"),
+    ),
+    case(
+        "multi",
+        "what we bought for the baby",
+        said(60, (U, "Bought a cot for the baby, the white one from IKEA."), (A, "Nice.")),
+        said(
+            27,
+            (U, "Got the baby a pram, second hand, 200 euros."),
+            (A, "A good deal."),
+        ),
+        needed=("cot", "pram"),
+    ),
+    case(
+        "multi",
+        "quotes for painting the house",
+        said(45, (U, "The first painter quoted 1,800 to paint the house."), (A, "Hmm.")),
+        said(
+            32,
+            (U, "Second quote for painting the house: 1,450."),
+            (A, "Cheaper, then."),
+        ),
+        needed=("1,800", "1,450"),
+    ),
+    case(
+        "multi",
+        "Ana's visits",
+        said(
+            150,
+            (U, "Ana stayed with us for the long weekend in October."),
+            (A, "Lovely to see her."),
+        ),
+        said(12, (U, "Ana is visiting again soon, arriving Friday."), (A, "Great.")),
+        needed=("long weekend", "arriving Friday"),
+    ),
+    case(
+        "update",
+        "what day is my yoga class",
+        said(100, (U, "Yoga class is on Wednesdays."), (A, "Good.")),
+        said(10, (U, "Moved my yoga class to Friday mornings."), (A, "Noted.")),
+        needed="Friday mornings",
+    ),
+    case(
+        "update",
+        "summer holiday destination",
+        said(80, (U, "For the summer holiday we're going to Menorca."), (A, "Beaches!")),
+        said(
+            15,
+            (U, "Change of plan, the summer holiday will be in the Azores."),
+            (A, "Even better."),
+        ),
+        needed="Azores",
+    ),
+    case(
+        "update",
+        "when is the car's next service",
+        said(90, (U, "Car service due at 60,000 km."), (A, "OK.")),
+        said(
+            5,
+            (U, "The garage says the next service is now at 75,000 km."),
+            (A, "Noted."),
+        ),
+        needed="75,000",
+    ),
+    case(
+        "temporal",
+        "dentist check-up",
+        said(25, (U, "Dentist check-up went fine, no cavities."), (A, "Great.")),
+        said(3, (U, "Dentist again: I need a filling on the left side."), (A, "Ouch.")),
+        when="last month",
+        needed="no cavities",
+        wrong="filling",
+    ),
+    case(
+        "temporal",
+        "lunch",
+        said(5, (U, "Sunday lunch at my parents', my father made cocido."), (A, "Yum.")),
+        said(12, (U, "Lunch at the office canteen was awful."), (A, "Sorry.")),
+        when="last Sunday",
+        needed="cocido",
+        wrong="canteen",
+    ),
+    case(
+        "temporal",
+        "the electricity bill",
+        said(55, (U, "The electricity bill came, 78 euros."), (A, "OK.")),
+        said(10, (U, "Electricity bill: 64 euros this time."), (A, "Better.")),
+        when="in January",
+        needed="78 euros",
+        wrong="64 euros",
+    ),
+    case(
+        "temporal",
+        "how did my run go",
+        said(1, (U, "Easy 5k run this morning, legs heavy."), (A, "Rest well.")),
+        said(8, (U, "Long run of 18k, felt strong."), (A, "Impressive.")),
+        when="yesterday",
+        needed="legs heavy",
+        wrong="18k",
+    ),
+    case("abstention", "my niece's school", needed=()),
+    case("abstention", "the train to Barcelona", needed=()),
+    case("abstention", "my wife's birthday", needed=()),
+    case("abstention", "what did the vet say about the rabbit", needed=()),
+    case("abstention", "the password for the bank app", needed=()),
+    case("abstention", "my physio exercises", needed=()),
+    case("abstention", "the Greek restaurant", needed=()),
+    case("abstention", "how much did the new sofa cost", needed=()),
+    case("abstention", "my brother-in-law's job", needed=()),
+]
+
 
 @dataclass(frozen=True)
 class UpdateCase:

@@ -115,7 +115,7 @@ META_WORDS = frozenset(
     discussing mention mentioned mentioning conversation conversations chat chatted asked ask
     decide decided earlier previously again know knew think thought
     name names named called number time times date thing gave give got get tried try want
-    wanted like liked
+    wanted like liked word words teach teaches taught consider considered considering
     """.split()
 )
 
@@ -199,3 +199,100 @@ def content_terms(text: str, extra_stopwords: frozenset[str] = frozenset()) -> l
         if is_content(word, extra_stopwords):
             seen.setdefault(stem(word), None)
     return list(seen)
+
+
+# For search only (facts' subjects keep the stricter SYNONYMS): words a question may use for
+# what was said in other words. Each line is one group; a query word finds any word of its
+# group. Everyday vocabulary and irregular verb forms the stemmer cannot join, not topics.
+PARAPHRASES = """
+wedding married marry marriage wed
+job work works worked working career employer
+child children
+parent parents
+sibling siblings
+doctor gp physician
+accountant advisor adviser
+phone number
+shoe shoes boot boots sneakers trainers
+live lives lived living move moved moving relocate relocated
+flat apartment
+movie movies film films
+medicine medication meds pill pills prescription prescribed
+allergy allergies allergic
+teacher tutor instructor
+coach trainer
+holiday holidays vacation
+gift gifts present presents
+price cost costs charge charged fee fees pay pays paid spend spends spent
+salary wage wages
+sick ill unwell
+pain ache aches hurt hurts sore
+vet veterinarian veterinary
+neighbour neighbor neighbours neighbors
+boss manager
+friend buddy pal
+tyre tire tyres tires
+jewellery jewelry
+grey gray
+sofa couch
+tv television
+fridge refrigerator
+lawyer attorney solicitor
+bike bicycle
+weight weigh weighs weighed
+loss lose loses lost losing
+buy buys bought purchase purchased
+eat eats ate eaten
+run runs ran running jog jogging
+meet meets met meeting
+take takes took taken
+leave leaves left
+sell sells sold
+choose chooses chose chosen
+begin begins began begun start started
+write writes wrote written
+drive drives drove driven
+fly flies flew flown flight flights flying plane
+bring brings brought
+find finds found
+win wins won
+feel feels felt
+keep keeps kept
+send sends sent
+build builds built
+break breaks broke broken
+fall falls fell fallen
+france french
+spain spanish
+italy italian
+japan japanese
+mexico mexican
+germany german
+portugal portuguese
+china chinese
+greece greek
+"""
+
+# Words that say which side of a subject is asked about ("plans for the garden", "car
+# problems") or the plain verb of having done it ("the concerts I went to"): a hit about the
+# subject answers without them, so they only rank.
+ASPECTS = frozenset(
+    """
+    plan plans planned planning problem problems issue issues trouble progress update updates
+    news idea ideas detail details info information status option options story
+    go goes going went gone visit visits visited visiting see sees saw seen make makes made
+    symptom symptoms sign signs schedule schedules timetable routine
+    """.split()
+)
+
+# A query word that also finds the more particular words for it ("my kids" finds "my son"),
+# but not the other way round ("my son" is not answered by "my daughter").
+BROADER = {
+    "child": ("son", "daughter", "baby"),
+    "parent": ("mother", "father"),
+    "sibling": ("brother", "sister"),
+    "pet": ("dog", "cat"),
+    "book": ("read", "reading", "novel"),
+    "restaurant": ("place", "dinner", "lunch", "brunch", "cafe", "bistro", "bar", "eatery"),
+    "family": ("mother", "father", "brother", "sister", "son", "daughter"),
+}
