@@ -480,6 +480,21 @@ async def test_reminders_edited_and_deleted_from_the_page(api, db):
     assert (await alice.delete(path)).status_code == 404
 
 
+async def test_note_and_reminder_ids_out_of_range_are_4xx(api):
+    # PostgreSQL's integer ids are 32-bit: a bigger one must not reach the database.
+    alice = api()
+    await start(alice, "alice")
+    for item_id in ("0", "2147483648", "9223372036854775807", "99999999999999999999"):
+        for method, path, body in [
+            ("PATCH", f"/api/notes/{item_id}", {"content": "x"}),
+            ("DELETE", f"/api/notes/{item_id}", None),
+            ("PATCH", f"/api/reminders/{item_id}", {"text": "x"}),
+            ("DELETE", f"/api/reminders/{item_id}", None),
+        ]:
+            response = await alice.request(method, path, json=body)
+            assert response.status_code in (404, 422), (method, path, response.text)
+
+
 async def test_new_routes_need_a_session(api):
     anonymous = api()
     for method, path, body in [
@@ -526,11 +541,12 @@ async def test_search_finds_what_was_said_and_forgets_a_deleted_conversation(api
 
     assert (await alice.delete(f"/api/conversations/{trip}")).status_code == 204
     assert (await alice.get("/api/search", params={"q": "porto trip"})).json() == []
-    async with db.session() as store:  # gone from the index, not only from the answers
-        indexed = await store.scalar(
-            text("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'porto'")
-        )
-    assert indexed == 1  # bob's
+    if db.url.get_backend_name() == "sqlite":  # gone from the index, not only from the answers
+        async with db.session() as store:
+            indexed = await store.scalar(
+                text("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'porto'")
+            )
+        assert indexed == 1  # bob's
     assert [
         h["conversation_id"]
         for h in (await bob.get("/api/search", params={"q": "porto trip"})).json()

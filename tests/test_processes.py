@@ -128,7 +128,7 @@ async def test_behind_a_sticky_proxy_each_browser_stays_on_its_server(
 ):
     """Two servers behind a proxy that keeps a browser on one (Caddy's lb_policy cookie): two
     browsers land on different servers, and each one's offer and ICE PATCH reach the server that
-    holds its selection and its peer connection. Without stickiness they don't."""
+    holds its peer connection. Without stickiness the PATCH doesn't."""
     require_speech_tools()
     pin_ice_to_loopback(monkeypatch)
     other = Database(db.url)
@@ -158,12 +158,19 @@ async def test_behind_a_sticky_proxy_each_browser_stays_on_its_server(
             # other.
             assert proxy.served == [0, 0, 0, 1, 1, 1]
 
-            # A proxy that is not sticky sends the offer elsewhere: no selection there.
+            # A proxy that is not sticky: the selection is in the database, so the offer is
+            # served anywhere, but the ICE PATCH reaches the server without its peer connection.
             loose = await stack.enter_async_context(StickyProxy(servers, sticky=False))
             http = await stack.enter_async_context(httpx.AsyncClient(base_url=loose.url))
             await select(http, "carol")
-            offer = await http.post("/api/offer", json={"sdp": "v=0", "type": "offer"})
-            assert offer.status_code == 401
+            client = RTCClient(http)
+            stack.push_async_callback(client.close)
+            answer = await client.connect(speech_wav("I am carol", lead_silence=2.5))
+            patch = await http.patch(
+                "/api/offer", json={"pc_id": answer["pc_id"], "candidates": [END_OF_CANDIDATES]}
+            )
+            assert patch.status_code == 404, patch.text
+            assert loose.served == [0, 1, 0]
     finally:
         await other.dispose()
 

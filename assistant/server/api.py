@@ -36,6 +36,7 @@ from assistant.server.web_sessions import (
 )
 from assistant.store.history import HistoryRepository
 from assistant.store.memories import MEMORY_MAX_CHARS, MemoryRepository
+from assistant.store.models import MAX_ID
 from assistant.store.repository import (
     ConversationRepository,
     NoteRepository,
@@ -177,8 +178,9 @@ class DayUsageOut(UsageOut):
 
 
 Store = Annotated[AsyncSession, Depends(get_store_session, scope="function")]
-# SQLite integers are signed 64-bit: a bigger id is a bad request, not a server error.
-MemoryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# A row id the store can hold on both databases (models.MAX_ID: PostgreSQL's integer is 32-bit);
+# a bigger one is a bad request, not a server error.
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Current = Annotated[WebSession, Depends(current_session)]
 
 
@@ -284,7 +286,7 @@ def _memory_changed(request: Request, background: BackgroundTasks, user_id: int)
 
 @router.patch("/memories/{memory_id}", response_model=MemoryOut)
 async def update_memory(
-    memory_id: MemoryId,
+    memory_id: RowId,
     body: MemoryPatch,
     current: Current,
     store: Store,
@@ -305,7 +307,7 @@ async def update_memory(
 
 @router.delete("/memories/{memory_id}", status_code=204)
 async def delete_memory(
-    memory_id: MemoryId,
+    memory_id: RowId,
     current: Current,
     store: Store,
     request: Request,

@@ -11,7 +11,15 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
 
-from assistant.server.api import ConversationOut, Current, MessageOut, NoteOut, ReminderOut, Store
+from assistant.server.api import (
+    ConversationOut,
+    Current,
+    MessageOut,
+    NoteOut,
+    ReminderOut,
+    RowId,
+    Store,
+)
 from assistant.store.history import HistoryRepository
 from assistant.store.models import utcnow
 from assistant.store.repository import ConversationRepository, NoteRepository, ReminderRepository
@@ -181,7 +189,7 @@ async def export_everything(request: Request, current: Current):
 
 
 @router.patch("/notes/{note_id}", response_model=NoteOut)
-async def edit_note(note_id: int, body: NoteBody, current: Current, store: Store):
+async def edit_note(note_id: RowId, body: NoteBody, current: Current, store: Store):
     note = await NoteRepository(store, current.user_id).update(note_id, body.content)
     if note is None:
         raise HTTPException(404, "No such note for this user.")
@@ -189,14 +197,14 @@ async def edit_note(note_id: int, body: NoteBody, current: Current, store: Store
 
 
 @router.delete("/notes/{note_id}", status_code=204)
-async def delete_note(note_id: int, current: Current, store: Store):
+async def delete_note(note_id: RowId, current: Current, store: Store):
     if not await NoteRepository(store, current.user_id).delete(note_id):
         raise HTTPException(404, "No such note for this user.")
     return Response(status_code=204)
 
 
 @router.patch("/reminders/{reminder_id}", response_model=ReminderOut)
-async def edit_reminder(reminder_id: int, body: ReminderBody, current: Current, store: Store):
+async def edit_reminder(reminder_id: RowId, body: ReminderBody, current: Current, store: Store):
     """Change a pending reminder's words or time (a time to come)."""
     if body.due_at is not None and body.due_at <= utcnow():
         raise HTTPException(422, "due_at must be in the future.")
@@ -210,7 +218,7 @@ async def edit_reminder(reminder_id: int, body: ReminderBody, current: Current, 
 
 
 @router.delete("/reminders/{reminder_id}", status_code=204)
-async def delete_reminder(reminder_id: int, current: Current, store: Store):
+async def delete_reminder(reminder_id: RowId, current: Current, store: Store):
     if not await ReminderRepository(store, current.user_id).delete(reminder_id):
         raise HTTPException(404, "No such reminder for this user.")
     return Response(status_code=204)

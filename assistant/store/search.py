@@ -2,8 +2,9 @@
 
 ``messages_fts`` (migration 0004) indexes the text of user and assistant messages and of
 summaries, never tool calls or results; triggers keep it in step with the messages table,
-including a deleted conversation's messages. Everything SQLite-specific is in this module, so
-another engine's index (PostgreSQL's tsvector) can sit beside it behind the same class.
+including a deleted conversation's messages. On PostgreSQL a GIN index over the same messages'
+tsvector takes its place: the candidate retrieval of each (the match and the per-word counts) is
+a function per database (search_postgres.py for PostgreSQL's), the ranking below is shared.
 
 A hit is a matched message with the (at most two) messages that follow it in its conversation:
 an answer often comes a turn after the words that name its topic ("the Porto trip?" … "we'll
@@ -32,6 +33,7 @@ from sqlalchemy import String, and_, column, func, literal_column, select, table
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.store import dialects, search_postgres
 from assistant.store.memories import subject_of
 from assistant.store.models import Conversation, Memory, Message, MessageKind, Role
 from assistant.store.terms import (
@@ -96,16 +98,14 @@ def named_terms(query: str) -> set[str]:
     return named
 
 
-def _fts_match(terms: list[str]) -> str:
-    """Any of the terms, each also as the other words for it ("father" finds "dad").
-
-    Each term quoted: FTS5 syntax in what the model typed (AND, NEAR, *, col:) stays text."""
+def _variants(terms: list[str]) -> list[str]:
+    """The terms, each also as the other words for it ("father" finds "dad")."""
     variants: dict[str, None] = {}
     for term in terms:
         for word in (term, *_OTHER_WORDS.get(stem(term.lower()), ())):
             for variant in (word, *_SPELLINGS.get(word, ())):
                 variants.setdefault(variant, None)
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in variants)
+    return list(variants)
 
 
 def _stem_of(word: str) -> str:
@@ -234,24 +234,25 @@ class SearchRepository:
         # Words in very many messages find little and cost much: the rarer ones are looked up,
         # and all of them still count for relevance.
         looked_up = [t for t in terms if counts[t] < COMMON] or [min(terms, key=counts.__getitem__)]
+        columns = [
+            Message.id,
+            Message.conversation_id,
+            Conversation.title,
+            Message.seq,
+            Message.kind,
+            Message.role,
+            Message.created_at,
+            Message.content,
+        ]
+        candidates = (
+            search_postgres.candidates
+            if dialects.is_postgresql(self._session)
+            else _sqlite_candidates
+        )
         stmt = (
-            select(
-                Message.id,
-                Message.conversation_id,
-                Conversation.title,
-                Message.seq,
-                Message.kind,
-                Message.role,
-                Message.created_at,
-                Message.content,
-                _score.label("score"),
-            )
-            .select_from(_messages_fts)
-            .join(Message, Message.id == _messages_fts.c.rowid)
+            candidates(columns, _variants(looked_up))
             .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(literal_column("messages_fts").op("MATCH")(_fts_match(looked_up)))
             .where(Conversation.user_id == user_id)
-            .order_by(_score)
             .limit(CANDIDATES)
         )
         if since is not None:
@@ -361,23 +362,51 @@ class SearchRepository:
         """In how many of the user's messages each term is, counted up to ``COMMON``: one
         statement, each count stopping at the cap, so a common word costs no more than a rare
         one. The user's own: another user's words must not change what this one finds."""
-        counts = [
-            select(func.count())
-            .select_from(
-                select(literal_column("1"))
-                .select_from(_messages_fts)
-                .join(Message, Message.id == _messages_fts.c.rowid)
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(literal_column("messages_fts").op("MATCH")(_fts_match([term])))
-                .where(Conversation.user_id == user_id)
-                .limit(COMMON)
-                .subquery()
-            )
-            .scalar_subquery()
-            for term in terms
-        ]
-        row = (await self._session.execute(select(*counts))).one()
+        count = (
+            search_postgres.document_counts
+            if dialects.is_postgresql(self._session)
+            else _sqlite_document_counts
+        )
+        row = await count(self._session, [_variants([term]) for term in terms], user_id, COMMON)
         return dict(zip(terms, row, strict=True))
+
+
+def _sqlite_candidates(columns: list[Any], variants: list[str]) -> Any:
+    """``columns`` of the messages ``messages_fts`` matches, with their bm25 ``score``, best
+    first (search_postgres.candidates on PostgreSQL)."""
+    return (
+        select(*columns, _score.label("score"))
+        .select_from(_messages_fts)
+        .join(Message, Message.id == _messages_fts.c.rowid)
+        .where(literal_column("messages_fts").op("MATCH")(_fts_quoted(variants)))
+        .order_by(_score)
+    )
+
+
+async def _sqlite_document_counts(
+    session: AsyncSession, variants_per_term: list[list[str]], user_id: int, cap: int
+) -> list[int]:
+    counts = [
+        select(func.count())
+        .select_from(
+            select(literal_column("1"))
+            .select_from(_messages_fts)
+            .join(Message, Message.id == _messages_fts.c.rowid)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(literal_column("messages_fts").op("MATCH")(_fts_quoted(variants)))
+            .where(Conversation.user_id == user_id)
+            .limit(cap)
+            .subquery()
+        )
+        .scalar_subquery()
+        for variants in variants_per_term
+    ]
+    return list((await session.execute(select(*counts))).one())
+
+
+def _fts_quoted(variants: list[str]) -> str:
+    """Any of ``variants``, each quoted: FTS5 syntax in what the model typed stays text."""
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in variants)
 
 
 _SEPARATOR = "\x1f"

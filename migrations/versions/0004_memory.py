@@ -1,8 +1,10 @@
 """Memory: facts about the user (memories), and a full-text index over what was said.
 
-``messages_fts`` is an external-content FTS5 index over the text of user and assistant messages
-and summaries (not tool calls or results): the triggers below keep it in step with every insert,
-update and delete of ``messages``, including the ones a deleted conversation cascades to.
+On SQLite, ``messages_fts`` is an external-content FTS5 index over the text of user and assistant
+messages and summaries (not tool calls or results): the triggers below keep it in step with every
+insert, update and delete of ``messages``, including the ones a deleted conversation cascades to.
+On PostgreSQL the same messages are indexed by a partial GIN index over their tsvector, in the
+text search configuration of 0001 (as the notes'); PostgreSQL keeps it in step itself.
 
 Revision ID: 0004_memory
 Revises: 0003_llm_usage
@@ -82,6 +84,22 @@ def upgrade() -> None:
     op.create_index("ix_memories_source_message_id", "memories", ["source_message_id"])
     op.create_index("ix_memories_superseded_by_id", "memories", ["superseded_by_id"])
 
+    if op.get_bind().dialect.name == "postgresql":
+        _create_postgresql_search()
+    else:
+        _create_sqlite_search()
+
+
+def _create_postgresql_search() -> None:
+    # A search must repeat the predicate (search_postgres.SEARCHABLE) for the planner to use it.
+    op.execute(
+        "CREATE INDEX ix_messages_content_fts ON messages "
+        "USING gin (to_tsvector('assistant'::regconfig, content)) "
+        f"WHERE {SEARCHABLE.format(row='messages')}"
+    )
+
+
+def _create_sqlite_search() -> None:
     # Same tokenizer as notes_fts: "trips" finds "trip", "cafe" finds "café".
     op.execute(
         """
@@ -139,6 +157,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_messages_content_fts")
+        op.drop_table("memories")
+        return
     for name in ("after_update", "before_update", "after_delete", "after_insert"):
         op.execute(f"DROP TRIGGER IF EXISTS messages_fts_{name}")
     op.execute("DROP TABLE IF EXISTS messages_fts")

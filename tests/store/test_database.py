@@ -34,10 +34,14 @@ APP_TABLES = {
 async def _tables(db: Database) -> set[str]:
     async with db.engine.connect() as conn:
         names = set(await conn.run_sync(lambda sync_conn: inspect(sync_conn).get_table_names()))
-    # SQLite's search is a table of its own; PostgreSQL's an index on notes.
-    return names | (
-        {"notes_fts"} if "notes" in names and db.url.get_backend_name() != "sqlite" else set()
-    )
+        if db.url.get_backend_name() == "sqlite":
+            return names
+        # SQLite's search is a table of its own; PostgreSQL's a GIN index on the table searched
+        # (ix_notes_content_fts stands for notes_fts).
+        indexes = await conn.exec_driver_sql(
+            "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix\\_%\\_content\\_fts'"
+        )
+    return names | {name[3:].replace("_content", "") for (name,) in indexes}
 
 
 async def _pragma(db: Database, name: str) -> object:
