@@ -17,22 +17,14 @@ from assistant.store.repository import (
     UsageRepository,
     UserRepository,
 )
+from tests.browsers import browsers
 
 
 @pytest.fixture
 async def api(settings, db):
     app = create_app(settings, db=db, tool_factory=lambda context: [])
-    transport = httpx.ASGITransport(app=app)
-    clients = []
-
-    def client() -> httpx.AsyncClient:
-        c = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
-        clients.append(c)
-        return c
-
-    yield client
-    for c in clients:
-        await c.aclose()
+    async with browsers(app) as client:
+        yield client
 
 
 async def start(client: httpx.AsyncClient, user: str, conversation_id=None) -> dict:

@@ -20,6 +20,7 @@ from assistant.tools.registry import default_tools
 from fakes.harness import without_clock
 from fakes.rtc_client import RTCClient
 from fakes.speech import require_speech_tools
+from tests.browsers import browsers
 from tests.live_server import pin_ice_to_loopback, running_server
 
 
@@ -32,17 +33,8 @@ async def app(settings, db):
 
 @pytest.fixture
 async def api(app):
-    transport = httpx.ASGITransport(app=app)
-    clients = []
-
-    def client() -> httpx.AsyncClient:
-        c = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=30)
-        clients.append(c)
-        return c
-
-    yield client
-    for c in clients:
-        await c.aclose()
+    async with browsers(app, timeout=30) as client:
+        yield client
 
 
 def keep_text_sessions(app, secs: float) -> Chat:

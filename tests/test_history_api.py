@@ -20,6 +20,7 @@ from assistant.store.repository import (
     UsageRepository,
     UserRepository,
 )
+from tests.browsers import browsers
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -31,17 +32,8 @@ async def app(settings, db):
 
 @pytest.fixture
 async def api(app):
-    transport = httpx.ASGITransport(app=app)
-    clients = []
-
-    def client() -> httpx.AsyncClient:
-        c = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
-        clients.append(c)
-        return c
-
-    yield client
-    for c in clients:
-        await c.aclose()
+    async with browsers(app) as client:
+        yield client
 
 
 async def start(client: httpx.AsyncClient, user: str, conversation_id=None) -> str:

@@ -9,6 +9,7 @@ import pytest
 from assistant.server.app import create_app
 from assistant.store.memories import MemoryRepository
 from assistant.store.repository import ConversationRepository, UserRepository
+from tests.browsers import browsers
 
 
 class LiveSessionsSeen:
@@ -36,17 +37,8 @@ def live_sessions(db) -> LiveSessionsSeen:
 async def api(settings, db, live_sessions):
     app = create_app(settings, db=db, tool_factory=lambda context: [])
     app.state.bots = live_sessions
-    transport = httpx.ASGITransport(app=app)
-    clients = []
-
-    def client() -> httpx.AsyncClient:
-        c = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
-        clients.append(c)
-        return c
-
-    yield client
-    for c in clients:
-        await c.aclose()
+    async with browsers(app) as client:
+        yield client
 
 
 async def sign_in(client: httpx.AsyncClient, user: str) -> dict:
