@@ -19,7 +19,7 @@ from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
 
 from assistant.store.database import Database
-from assistant.store.memories import MemoryRepository, memory_block
+from assistant.store.memories import MemoryRepository
 from assistant.store.repository import ConversationRepository
 from assistant.store.terms import content_terms
 
@@ -35,10 +35,7 @@ async def read_block(db: Database, user_id: int, budget_tokens: int) -> tuple[st
     if budget_tokens <= 0:
         return "", []
     async with db.session() as session:
-        memories = await MemoryRepository(session).current(user_id)
-    block = memory_block(memories, budget_tokens)
-    lines = set(block.splitlines())
-    return block, [m.id for m in memories if "- " + " ".join(m.text.split()) in lines]
+        return await MemoryRepository(session).block(user_id, budget_tokens)
 
 
 def user_lines(messages: list[Any]) -> list[str]:

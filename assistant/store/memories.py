@@ -17,6 +17,7 @@ ever a duplicate of itself. See ``subject_of``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from sqlalchemy import delete, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.store.context import estimate_tokens
+from assistant.store.context import CHARS_PER_TOKEN, MESSAGE_OVERHEAD_TOKENS
 from assistant.store.models import Conversation, Memory, Message, utcnow
 from assistant.store.terms import content_terms, stem, words
 
@@ -259,16 +260,57 @@ def block_order(memories: Iterable[Memory]) -> list[Memory]:
     )
 
 
+class _Block:
+    """The block, built a fact at a time in the block's order: a fact that does not fit is left
+    out whole and the next ones tried, up to ``LOOK_PAST`` of them after the first that did not
+    fit (so a user with 10,000 facts is not read to the end for a short one), and never once not
+    even the shortest line would fit."""
+
+    # The fewest characters a fact's line can add ("\n- " and one letter).
+    SHORTEST_LINE = 4
+    LOOK_PAST = 64
+
+    def __init__(self, budget_tokens: int) -> None:
+        self._budget = budget_tokens
+        self.lines = [BLOCK_HEADER]
+        self.ids: list[int] = []
+        self._chars = len(BLOCK_HEADER)
+        self._tried_after_miss: int | None = None
+
+    def add(self, memory_id: int, text: str) -> None:
+        line = "- " + " ".join(text.split())
+        chars = self._chars + 1 + len(line)
+        # estimate_tokens of the joined lines, without joining them again for each fact.
+        if MESSAGE_OVERHEAD_TOKENS + math.ceil(chars / CHARS_PER_TOKEN) <= self._budget:
+            self.lines.append(line)
+            self.ids.append(memory_id)
+            self._chars = chars
+        elif self._tried_after_miss is None:
+            self._tried_after_miss = 0
+        if self._tried_after_miss is not None:
+            self._tried_after_miss += 1
+
+    @property
+    def full(self) -> bool:
+        if self._tried_after_miss is not None and self._tried_after_miss > self.LOOK_PAST:
+            return True
+        chars = self._chars + self.SHORTEST_LINE
+        return MESSAGE_OVERHEAD_TOKENS + math.ceil(chars / CHARS_PER_TOKEN) > self._budget
+
+    def text(self) -> str:
+        return "\n".join(self.lines) if len(self.lines) > 1 else ""
+
+
 def memory_block(memories: Sequence[Memory], budget_tokens: int) -> str:
     """The current facts as one block for the system instruction, within ``budget_tokens``
     (as ``estimate_tokens`` counts a message of it); "" when none fits. Facts that do not fit
     are left out whole, not cut."""
-    lines = [BLOCK_HEADER]
+    block = _Block(budget_tokens)
     for memory in block_order(m for m in memories if m.superseded_at is None):
-        line = "- " + " ".join(memory.text.split())
-        if estimate_tokens({"content": "\n".join([*lines, line])}) <= budget_tokens:
-            lines.append(line)
-    return "\n".join(lines) if len(lines) > 1 else ""
+        if block.full:
+            break
+        block.add(memory.id, memory.text)
+    return block.text()
 
 
 # Words that say how to forget rather than what: "forget what I told you about my job".
@@ -289,6 +331,20 @@ _DESCRIPTIONS = [
     (r"\b(?:my diet|what i eat)\b", "diet"),
     (r"\bmy car\b", "car"),
 ]
+
+
+# The block's order (block_order), as ix_memories_block walked backwards (NULLs sort last when
+# descending).
+_BLOCK_ORDER = (
+    Memory.pinned.desc(),
+    Memory.use_count.desc(),
+    Memory.last_used_at.desc(),
+    Memory.updated_at.desc(),
+    Memory.id.desc(),
+)
+# Facts read at a time for the block: a 400-token block and the facts tried after it usually
+# come in the first page.
+BLOCK_PAGE = 128
 
 
 class MemoryRepository:
@@ -374,21 +430,36 @@ class MemoryRepository:
 
     async def current(self, user_id: int, *, limit: int | None = None) -> list[Memory]:
         """The facts not superseded, in the block's order (pinned, most used, most recent)."""
-        # The order of ix_memories_block, walked backwards (NULLs sort last when descending).
         stmt = (
             select(Memory)
             .where(Memory.user_id == user_id, Memory.superseded_at.is_(None))
-            .order_by(
-                Memory.pinned.desc(),
-                Memory.use_count.desc(),
-                Memory.last_used_at.desc(),
-                Memory.updated_at.desc(),
-                Memory.id.desc(),
-            )
+            .order_by(*_BLOCK_ORDER)
             .limit(limit)
             .execution_options(populate_existing=True)
         )
         return list(await self._session.scalars(stmt))
+
+    async def block(self, user_id: int, budget_tokens: int) -> tuple[str, list[int]]:
+        """``memory_block`` of the user's current facts, and the ids of those in it. Reads the
+        facts in the block's order only until the block is full, a page at a time and without
+        loading them as objects: a user with 10,000 facts costs what one with 50 does."""
+        block = _Block(budget_tokens)
+        stmt = (
+            select(Memory.id, Memory.text)
+            .where(Memory.user_id == user_id, Memory.superseded_at.is_(None))
+            .order_by(*_BLOCK_ORDER)
+        )
+        offset = 0
+        while not block.full:
+            rows = (await self._session.execute(stmt.limit(BLOCK_PAGE).offset(offset))).all()
+            for memory_id, text in rows:
+                if block.full:
+                    break
+                block.add(memory_id, text)
+            if len(rows) < BLOCK_PAGE:
+                break
+            offset += BLOCK_PAGE
+        return block.text(), block.ids
 
     async def history(self, user_id: int, memory_id: int) -> list[Memory]:
         """The facts ``memory_id`` superseded, directly or not, newest first."""

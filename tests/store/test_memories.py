@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from assistant.store.context import estimate_tokens
 from assistant.store.database import Database
-from assistant.store.memories import MemoryRepository, memory_block, subject_of
+from assistant.store.memories import BLOCK_PAGE, MemoryRepository, memory_block, subject_of
 from assistant.store.models import Memory
 from assistant.store.repository import ConversationRepository
 
@@ -246,3 +247,61 @@ async def test_forget_by_a_word_of_the_subject(db: Database, alice: int) -> None
     await remember(db, alice, "I'm allergic to cats")
     assert await forget(db, alice, "the peanut allergy") == ["I'm allergic to peanuts"]
     assert await current(db, alice) == ["I'm allergic to cats"]
+
+
+@pytest.mark.parametrize("budget", [0, 6, 40, 150, 400, 2_000])
+async def test_the_stored_block_is_the_block_of_the_current_facts(
+    db: Database, alice: int, budget: int
+) -> None:
+    # Facts of every length, some pinned, some used, some superseded: what a session start reads
+    # (MemoryRepository.block, a page at a time) is memory_block of all of them.
+    rows = [
+        {
+            "user_id": alice,
+            "text": f"fact {n} " + "word " * (n * 7 % 23),
+            "subject": f"s{n}",
+            "pinned": n % 31 == 0,
+            "use_count": n % 5,
+            "created_at": T0,
+            "updated_at": T0 + timedelta(minutes=n),
+            "superseded_at": T0 if n % 9 == 0 else None,
+        }
+        for n in range(300)
+    ]
+    async with db.transaction() as session:
+        session.add_all(Memory(**row) for row in rows)
+    async with db.transaction() as session:
+        repo = MemoryRepository(session)
+        text, ids = await repo.block(alice, budget)
+        everything = await repo.current(alice)
+    assert text == memory_block(everything, budget)
+    by_id = {m.id: m.text for m in everything}
+    assert ["- " + " ".join(by_id[i].split()) for i in ids] == text.splitlines()[1:]
+
+
+async def test_the_stored_block_reads_only_until_it_is_full(db: Database, alice: int) -> None:
+    async with db.transaction() as session:
+        session.add_all(
+            Memory(
+                user_id=alice,
+                text=f"a fact of some length, number {n}",
+                subject=f"s{n}",
+                created_at=T0,
+                updated_at=T0 + timedelta(minutes=n),
+            )
+            for n in range(2_000)
+        )
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with db.transaction() as session:
+            text, ids = await MemoryRepository(session).block(alice, 400)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert 20 < len(ids) < BLOCK_PAGE
+    # The facts that fit and the few tried after the first that did not: one page of 2,000.
+    assert len([s for s in statements if "FROM memories" in s]) == 1
