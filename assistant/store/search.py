@@ -27,9 +27,20 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import String, and_, column, func, literal_column, select, table, type_coerce
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    type_coerce,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -234,32 +245,17 @@ class SearchRepository:
         # Words in very many messages find little and cost much: the rarer ones are looked up,
         # and all of them still count for relevance.
         looked_up = [t for t in terms if counts[t] < COMMON] or [min(terms, key=counts.__getitem__)]
-        columns = [
-            Message.id,
-            Message.conversation_id,
-            Conversation.title,
-            Message.seq,
-            Message.kind,
-            Message.role,
-            Message.created_at,
-            Message.content,
-        ]
-        candidates = (
-            search_postgres.candidates
-            if dialects.is_postgresql(self._session)
-            else _sqlite_candidates
+        postgresql = dialects.is_postgresql(self._session)
+        variants = _variants(looked_up)
+        stmt = _candidates_statement(
+            postgresql, len(variants), since is not None, until is not None
         )
-        stmt = (
-            candidates(columns, _variants(looked_up))
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Conversation.user_id == user_id)
-            .limit(CANDIDATES)
-        )
-        if since is not None:
-            stmt = stmt.where(Message.created_at >= since)
-        if until is not None:
-            stmt = stmt.where(Message.created_at < until)
-        rows = (await self._session.execute(_with_following(stmt))).all()
+        params: dict[str, Any] = {"user_id": user_id, "since": since, "until": until}
+        if postgresql:
+            params.update(search_postgres.word_params(variants))
+        else:
+            params["match"] = _fts_quoted(variants)
+        rows = (await self._session.execute(stmt, params)).all()
         if not rows:
             return []
         stems = list(dict.fromkeys(stem(t.lower()) for t in terms))
@@ -371,21 +367,57 @@ class SearchRepository:
         return dict(zip(terms, row, strict=True))
 
 
-def _sqlite_candidates(columns: list[Any], variants: list[str]) -> Any:
-    """``columns`` of the messages ``messages_fts`` matches, with their bm25 ``score``, best
-    first (search_postgres.candidates on PostgreSQL)."""
+# The columns of a candidate, with its score and the messages that follow it.
+_COLUMNS = (
+    Message.id,
+    Message.conversation_id,
+    Conversation.title,
+    Message.seq,
+    Message.kind,
+    Message.role,
+    Message.created_at,
+    Message.content,
+)
+
+
+@lru_cache(maxsize=256)
+def _candidates_statement(postgresql: bool, words: int, since: bool, until: bool) -> Any:
+    """The candidates' statement for one shape of search, made once and reused with its
+    parameters (``user_id``, ``since``, ``until``, and ``match`` or ``word<n>``): building it
+    anew cost more than SQLite took to run it (bench/README.md, memory)."""
+    inner = (
+        search_postgres.candidates(list(_COLUMNS), search_postgres.word_slots(words))
+        if postgresql
+        else _sqlite_candidates(list(_COLUMNS), bindparam("match", type_=String))
+    )
+    stmt = (
+        inner.join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.user_id == bindparam("user_id"))
+        .limit(CANDIDATES)
+    )
+    if since:
+        stmt = stmt.where(Message.created_at >= bindparam("since"))
+    if until:
+        stmt = stmt.where(Message.created_at < bindparam("until"))
+    return _with_following(stmt)
+
+
+def _sqlite_candidates(columns: list[Any], match: Any) -> Any:
+    """``columns`` of the messages ``messages_fts`` matches (``match``: an FTS5 query, as
+    ``_fts_quoted`` makes), with their bm25 ``score``, best first (search_postgres.candidates
+    on PostgreSQL)."""
     return (
         select(*columns, _score.label("score"))
         .select_from(_messages_fts)
         .join(Message, Message.id == _messages_fts.c.rowid)
-        .where(literal_column("messages_fts").op("MATCH")(_fts_quoted(variants)))
+        .where(literal_column("messages_fts").op("MATCH")(match))
         .order_by(_score)
     )
 
 
-async def _sqlite_document_counts(
-    session: AsyncSession, variants_per_term: list[list[str]], user_id: int, cap: int
-) -> list[int]:
+@lru_cache(maxsize=32)
+def _sqlite_counts_statement(terms: int) -> Any:
+    """One count a term (parameters ``match<n>``, ``user_id``, ``cap``), made once a size."""
     counts = [
         select(func.count())
         .select_from(
@@ -393,15 +425,24 @@ async def _sqlite_document_counts(
             .select_from(_messages_fts)
             .join(Message, Message.id == _messages_fts.c.rowid)
             .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(literal_column("messages_fts").op("MATCH")(_fts_quoted(variants)))
-            .where(Conversation.user_id == user_id)
-            .limit(cap)
+            .where(literal_column("messages_fts").op("MATCH")(bindparam(f"match{n}", type_=String)))
+            .where(Conversation.user_id == bindparam("user_id"))
+            .limit(bindparam("cap"))
             .subquery()
         )
         .scalar_subquery()
-        for variants in variants_per_term
+        for n in range(terms)
     ]
-    return list((await session.execute(select(*counts))).one())
+    return select(*counts)
+
+
+async def _sqlite_document_counts(
+    session: AsyncSession, variants_per_term: list[list[str]], user_id: int, cap: int
+) -> list[int]:
+    params: dict[str, Any] = {"user_id": user_id, "cap": cap}
+    params.update({f"match{n}": _fts_quoted(v) for n, v in enumerate(variants_per_term)})
+    statement = _sqlite_counts_statement(len(variants_per_term))
+    return list((await session.execute(statement, params)).one())
 
 
 def _fts_quoted(variants: list[str]) -> str:

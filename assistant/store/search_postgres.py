@@ -10,9 +10,10 @@ SQLite's index would find.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select
+from sqlalchemy import Select, String, and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.store import dialects
@@ -47,22 +48,42 @@ def candidates(columns: list[Any], variants: list[str]) -> Select:
     return select(*columns, score.label("score")).select_from(Message).where(where).order_by(score)
 
 
-async def document_counts(
-    session: AsyncSession, variants_per_term: list[list[str]], user_id: int, cap: int
-) -> list[int]:
-    """In how many of the user's searchable messages each term is, counted up to ``cap``."""
+def word_slots(count: int, prefix: str = "word") -> list[Any]:
+    """``count`` bound parameters for the words of a statement made once and reused."""
+    return [bindparam(f"{prefix}{n}", type_=String) for n in range(count)]
+
+
+def word_params(words: list[str], prefix: str = "word") -> dict[str, str]:
+    """The values of ``word_slots`` for ``words``."""
+    return {f"{prefix}{n}": word for n, word in enumerate(words)}
+
+
+@lru_cache(maxsize=64)
+def _counts_statement(words_per_term: tuple[int, ...]) -> Any:
+    """One count a term (its words ``t<term>w<n>``; ``user_id``, ``cap``), made once a shape."""
     counts = [
         select(func.count())
         .select_from(
             select(literal_column("1"))
             .select_from(Message)
             .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(matches(variants)[0])
-            .where(Conversation.user_id == user_id)
-            .limit(cap)
+            .where(matches(word_slots(words, f"t{term}w"))[0])
+            .where(Conversation.user_id == bindparam("user_id"))
+            .limit(bindparam("cap"))
             .subquery()
         )
         .scalar_subquery()
-        for variants in variants_per_term
+        for term, words in enumerate(words_per_term)
     ]
-    return list((await session.execute(select(*counts))).one())
+    return select(*counts)
+
+
+async def document_counts(
+    session: AsyncSession, variants_per_term: list[list[str]], user_id: int, cap: int
+) -> list[int]:
+    """In how many of the user's searchable messages each term is, counted up to ``cap``."""
+    params: dict[str, Any] = {"user_id": user_id, "cap": cap}
+    for term, variants in enumerate(variants_per_term):
+        params.update(word_params(variants, f"t{term}w"))
+    statement = _counts_statement(tuple(len(v) for v in variants_per_term))
+    return list((await session.execute(statement, params)).one())

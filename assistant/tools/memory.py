@@ -110,7 +110,7 @@ async def search_conversations(
         # A time said in the query bounds it too, and is not a word to look for.
         query = without_phrase(query, found_in_query.phrase) or query
         span = span or found_in_query
-    async with db.transaction() as session:
+    async with db.session() as session:  # reads only
         hits = await SearchRepository(session).search(
             user_id,
             query,
