@@ -69,6 +69,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def said_over(expected: str, stored: tuple[str, str | None]) -> bool:
+    """An assistant line as stored: whole, or cut where the microphone's first words came over
+    it (how far it got depends on how busy the machine is, not on what is tested here)."""
+    role, content = stored
+    return role == "assistant" and bool(content) and expected.startswith(content or "")
+
+
 def conversation_wav(utterances: list[str], folder: Path, gap: float = 1.3) -> Path:
     """One microphone recording: the utterances with `gap` s of silence between them.
 
@@ -237,7 +244,8 @@ async def test_kill_9_mid_conversation(server_env, settings, tmp_path, monkeypat
             ("assistant", second_reply),
             ("user", CUT_TURN),
         ]
-        assert rows == [("assistant", GREETING), *said]  # nothing of the unfinished answer
+        assert said_over(GREETING, rows[0])
+        assert rows[1:] == said  # nothing of the unfinished answer
 
         # A new server on the same database resumes the conversation with its history.
         fake_groq.transcribe(RESUME_TURN)
@@ -260,5 +268,7 @@ async def test_kill_9_mid_conversation(server_env, settings, tmp_path, monkeypat
         if m["role"] != "system"
     ]
     # Everything said before the crash, in order (the context starts at the first user turn).
-    assert history == [*said, ("assistant", WELCOME_BACK), ("user", RESUME_TURN)]
+    assert history[: len(said)] == said
+    assert said_over(WELCOME_BACK, history[len(said)])
+    assert history[len(said) + 1 :] == [("user", RESUME_TURN)]
     assert fake_groq.protocol_errors == []
