@@ -92,6 +92,14 @@ SCROLL_TO_TOP = """() => {
   return { seq: Number(first.dataset.seq), top: first.getBoundingClientRect().top };
 }"""
 
+# Resolves after the next n frames are drawn.
+FRAMES = """(n) => new Promise((done) => {
+  const step = (left) => (left ? requestAnimationFrame(() => step(left - 1)) : done());
+  step(n);
+})"""
+
+TRANSCRIPT_TOP = "() => document.getElementById('transcript-scroll').scrollTop"
+
 ROW_TOP = """(seq) => document.querySelector(`#transcript [data-seq="${seq}"]`)
   .getBoundingClientRect().top"""
 
@@ -152,6 +160,12 @@ async def test_a_long_conversation_opens_at_its_end_and_scrolls_back(settings, d
             await hit.click()
             found = page.locator('#transcript [data-seq="250"]')
             await expect(found).to_have_class(re.compile(r"\bfound\b"))
+            # And stays there: nothing scrolls it away in the frames after. (The transcript once
+            # stuck to its end a frame later, scrolling smoothly away from the hit; a check that
+            # ran before it had got far passed.)
+            where = await page.evaluate(TRANSCRIPT_TOP)
+            await page.evaluate(FRAMES, 10)
+            assert await page.evaluate(TRANSCRIPT_TOP) == where
             await expect(found).to_be_in_viewport()
             shown = await page.evaluate(SHOWN_SEQS)
             assert shown == list(range(151, 351))

@@ -167,9 +167,10 @@ export class Transcript {
    * `toEnd`: scrolled to its end (false: the caller scrolls). */
   history(messages, { toEnd = true } = {}) {
     const items = historyItems(messages);
-    this._mutate(() => {
-      for (const item of items) this.list.append(this._historyNode(item));
-    });
+    // Not `_mutate`: into an empty transcript it would stick to the end, a frame after the
+    // caller scrolled to the message it opened at (a search hit).
+    for (const item of items) this.list.append(this._historyNode(item));
+    this._updateEmpty();
     if (toEnd) requestAnimationFrame(() => this._scrollToEnd());
     return items.length;
   }
