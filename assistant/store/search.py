@@ -367,7 +367,7 @@ class SearchRepository:
         return dict(zip(terms, row, strict=True))
 
 
-# The columns of a candidate, with its score and the messages that follow it.
+# What is read of each candidate, besides its score and the messages that follow it.
 _COLUMNS = (
     Message.id,
     Message.conversation_id,
