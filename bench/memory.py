@@ -16,8 +16,8 @@ Quality, on the cases of ``bench/memory_cases.py`` (no LLM, no judge; substring 
 * ``block_within_budget``: every block built (each case, budgets 0..800) within its budget.
 
 Speed, ``read_p95_ms``: one user with ``--facts`` facts and ``--messages`` messages; one read is
-building the block (``current(limit=...)`` + ``memory_block``) and one ``search_conversations``
-call, each in its own transaction as the session would make them.
+the block a session start reads (``MemoryRepository.block``) and one ``search_conversations``
+call, each in its own session as the assistant makes them.
 """
 
 from __future__ import annotations

@@ -84,6 +84,11 @@ def is_summary(message: Any) -> bool:
     )
 
 
+def tokens_of_chars(chars: int) -> int:
+    """What ``estimate_tokens`` counts for a message of ``chars`` characters."""
+    return MESSAGE_OVERHEAD_TOKENS + math.ceil(chars / CHARS_PER_TOKEN)
+
+
 def estimate_tokens(message: dict[str, Any]) -> int:
     content = message.get("content")
     chars = len(content) if isinstance(content, str) else len(json.dumps(content or ""))
@@ -91,7 +96,7 @@ def estimate_tokens(message: dict[str, Any]) -> int:
         chars += len(json.dumps(message["tool_calls"], ensure_ascii=False))
     if message.get("tool_call_id"):
         chars += len(message["tool_call_id"])
-    return MESSAGE_OVERHEAD_TOKENS + math.ceil(chars / CHARS_PER_TOKEN)
+    return tokens_of_chars(chars)
 
 
 def _has_text(content: str | None) -> bool:

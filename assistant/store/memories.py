@@ -17,7 +17,6 @@ ever a duplicate of itself. See ``subject_of``.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.store.context import CHARS_PER_TOKEN, MESSAGE_OVERHEAD_TOKENS
+from assistant.store.context import tokens_of_chars
 from assistant.store.models import Conversation, Memory, Message, utcnow
 from assistant.store.terms import content_terms, stem, words
 
@@ -281,7 +280,7 @@ class _Block:
         line = "- " + " ".join(text.split())
         chars = self._chars + 1 + len(line)
         # estimate_tokens of the joined lines, without joining them again for each fact.
-        if MESSAGE_OVERHEAD_TOKENS + math.ceil(chars / CHARS_PER_TOKEN) <= self._budget:
+        if tokens_of_chars(chars) <= self._budget:
             self.lines.append(line)
             self.ids.append(memory_id)
             self._chars = chars
@@ -294,8 +293,7 @@ class _Block:
     def full(self) -> bool:
         if self._tried_after_miss is not None and self._tried_after_miss > self.LOOK_PAST:
             return True
-        chars = self._chars + self.SHORTEST_LINE
-        return MESSAGE_OVERHEAD_TOKENS + math.ceil(chars / CHARS_PER_TOKEN) > self._budget
+        return tokens_of_chars(self._chars + self.SHORTEST_LINE) > self._budget
 
     def text(self) -> str:
         return "\n".join(self.lines) if len(self.lines) > 1 else ""
@@ -428,13 +426,12 @@ class MemoryRepository:
                 conversation_id = row.conversation_id
         return conversation_id, message_id
 
-    async def current(self, user_id: int, *, limit: int | None = None) -> list[Memory]:
+    async def current(self, user_id: int) -> list[Memory]:
         """The facts not superseded, in the block's order (pinned, most used, most recent)."""
         stmt = (
             select(Memory)
             .where(Memory.user_id == user_id, Memory.superseded_at.is_(None))
             .order_by(*_BLOCK_ORDER)
-            .limit(limit)
             .execution_options(populate_existing=True)
         )
         return list(await self._session.scalars(stmt))
